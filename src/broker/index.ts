@@ -1,0 +1,2 @@
+export { type MemoryBrokerOptions, memoryBroker } from './memory.js';
+export type * from './types.js';

@@ -1,0 +1,207 @@
+import type {
+  Broker,
+  HistoryQuery,
+  HistoryResult,
+  Publication,
+  PublicationHandler,
+  PublishInput,
+  PublishOptions,
+  PublishResult,
+} from './types.js';
+
+export interface MemoryBrokerOptions {
+  /** How long an idempotency key is remembered. */
+  idempotencyWindowMs?: number;
+  /** At most this many keys are remembered; the oldest are forgotten first. */
+  maxIdempotencyKeys?: number;
+  /** How often channels with nothing left to keep are swept away. */
+  sweepIntervalMs?: number;
+}
+
+interface ChannelState {
+  epoch: string;
+  offset: number;
+  /** Oldest first; bounded by the publishing options' size and age. */
+  history: Publication[];
+  handlers: Set<PublicationHandler>;
+}
+
+interface RememberedKey {
+  result: PublishResult;
+  expiresAt: number;
+}
+
+function newEpoch(): string {
+  const bytes = new Uint8Array(6);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+function trim(state: ChannelState, now: number, ttlMs: number, size: number): void {
+  const history = state.history;
+  let drop = Math.max(0, history.length - size);
+  while (drop < history.length && history[drop]!.time + ttlMs <= now) drop++;
+  if (drop > 0) history.splice(0, drop);
+}
+
+/**
+ * The embedded default: one process, no dependencies. Publication is synchronous fan-out to the
+ * subscribed handlers, so a publish resolves after every local subscriber has it.
+ */
+export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
+  const windowMs = options.idempotencyWindowMs ?? 120_000;
+  const maxKeys = options.maxIdempotencyKeys ?? 100_000;
+  const channels = new Map<string, ChannelState>();
+  const keys = new Map<string, RememberedKey>();
+  const ttlByChannel = new Map<string, number>();
+  let closed = false;
+
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const [name, state] of channels) {
+      trim(state, now, ttlByChannel.get(name) ?? 0, state.history.length);
+      forgetIfIdle(name, state);
+    }
+    for (const [key, remembered] of keys) {
+      if (remembered.expiresAt > now) break; // insertion order is expiry order
+      keys.delete(key);
+    }
+  }, options.sweepIntervalMs ?? 30_000);
+  sweep.unref?.();
+
+  function state(channel: string): ChannelState {
+    let s = channels.get(channel);
+    if (!s) {
+      s = { epoch: newEpoch(), offset: 0, history: [], handlers: new Set() };
+      channels.set(channel, s);
+    }
+    return s;
+  }
+
+  // Dropping an idle channel starts a new epoch next time, which is honest: nothing is kept to
+  // recover from, so a returning subscriber must be told `recovered: false`.
+  function forgetIfIdle(channel: string, s: ChannelState): void {
+    if (s.handlers.size === 0 && s.history.length === 0) {
+      channels.delete(channel);
+      ttlByChannel.delete(channel);
+    }
+  }
+
+  function assertOpen(): void {
+    if (closed) throw new Error('broker is closed');
+  }
+
+  return {
+    async publish(
+      channel: string,
+      input: PublishInput,
+      opts: PublishOptions = {},
+    ): Promise<PublishResult> {
+      assertOpen();
+      const now = Date.now();
+      const key = opts.idempotencyKey;
+      if (key !== undefined) {
+        const seen = keys.get(key);
+        if (seen && seen.expiresAt > now) return { ...seen.result, duplicate: true };
+      }
+      const s = state(channel);
+      const publication: Publication = {
+        channel,
+        event: input.event,
+        data: input.data,
+        offset: ++s.offset,
+        epoch: s.epoch,
+        time: now,
+      };
+      if (input.user !== undefined) publication.user = input.user;
+      if (input.exceptConnection !== undefined)
+        publication.exceptConnection = input.exceptConnection;
+
+      const history = opts.history;
+      if (history && history.size > 0 && history.ttlMs > 0) {
+        s.history.push(publication);
+        ttlByChannel.set(channel, history.ttlMs);
+        trim(s, now, history.ttlMs, history.size);
+      }
+      const result: PublishResult = {
+        offset: publication.offset,
+        epoch: s.epoch,
+        duplicate: false,
+      };
+      if (key !== undefined) {
+        keys.delete(key);
+        keys.set(key, { result, expiresAt: now + windowMs });
+        if (keys.size > maxKeys) keys.delete(keys.keys().next().value!);
+      }
+      for (const handler of s.handlers) {
+        try {
+          handler(publication);
+        } catch {
+          // A subscriber's failure is its own; the other subscribers still get the publication.
+        }
+      }
+      forgetIfIdle(channel, s);
+      return result;
+    },
+
+    async subscribe(channel, handler) {
+      assertOpen();
+      state(channel).handlers.add(handler);
+    },
+
+    async unsubscribe(channel, handler) {
+      const s = channels.get(channel);
+      if (!s) return;
+      s.handlers.delete(handler);
+      forgetIfIdle(channel, s);
+    },
+
+    async history(channel: string, query: HistoryQuery = {}): Promise<HistoryResult> {
+      assertOpen();
+      const s = channels.get(channel);
+      if (!s) {
+        // Never published (or forgotten): position 0 of a fresh epoch, nothing to recover.
+        const fresh = state(channel);
+        forgetIfIdle(channel, fresh);
+        return {
+          offset: 0,
+          epoch: fresh.epoch,
+          publications: [],
+          recovered: query.since === undefined,
+        };
+      }
+      const now = Date.now();
+      trim(s, now, ttlByChannel.get(channel) ?? 0, s.history.length);
+      const limit = query.limit ?? Number.POSITIVE_INFINITY;
+      const since = query.since;
+      if (!since) {
+        const publications =
+          limit >= s.history.length ? s.history.slice() : s.history.slice(-limit);
+        return { offset: s.offset, epoch: s.epoch, publications, recovered: true };
+      }
+      if (since.epoch !== s.epoch) {
+        return { offset: s.offset, epoch: s.epoch, publications: [], recovered: false };
+      }
+      const missed = s.offset - since.offset;
+      const oldestKept = s.history[0]?.offset ?? s.offset + 1;
+      // Recoverable only if the first missed publication is still kept (or nothing was missed).
+      const complete = missed <= 0 || oldestKept <= since.offset + 1;
+      const publications = complete
+        ? s.history.filter((p) => p.offset > since.offset).slice(0, limit)
+        : [];
+      return {
+        offset: s.offset,
+        epoch: s.epoch,
+        publications,
+        recovered: complete && publications.length >= Math.max(0, missed),
+      };
+    },
+
+    async close() {
+      closed = true;
+      clearInterval(sweep);
+      channels.clear();
+      keys.clear();
+    },
+  };
+}

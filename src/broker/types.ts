@@ -1,0 +1,76 @@
+import type { StreamPosition } from '../protocol/frames.js';
+
+/** A channel publication as the broker stores and fans it out. */
+export interface Publication {
+  channel: string;
+  event: string;
+  data: unknown;
+  /** Strictly increasing within `epoch`, starting at 1. */
+  offset: number;
+  /** Changes whenever the channel's history may have been lost; offsets restart with it. */
+  epoch: string;
+  /** Broker time of publication, ms since the Unix epoch. */
+  time: number;
+  /** The publishing user, when a client published it. */
+  user?: string;
+  /** A connection that must not receive it (the sender, for `exceptSelf`). */
+  exceptConnection?: string;
+}
+
+export interface PublishInput {
+  event: string;
+  data: unknown;
+  user?: string;
+  exceptConnection?: string;
+}
+
+export interface HistoryOptions {
+  /** Publications kept per channel; 0 keeps none (offsets are still assigned). */
+  size: number;
+  /** Publications older than this are dropped from history. */
+  ttlMs: number;
+}
+
+export interface PublishOptions {
+  history?: HistoryOptions;
+  /** A repeat of a key inside the broker's idempotency window returns the first result unpublished. */
+  idempotencyKey?: string;
+}
+
+export interface PublishResult extends StreamPosition {
+  /** True when the key was seen before and nothing was published this time. */
+  duplicate: boolean;
+}
+
+export interface HistoryQuery {
+  /** Return publications after this position. Without it: the newest `limit`. */
+  since?: StreamPosition;
+  /** At most this many publications (default: all that are kept). */
+  limit?: number;
+}
+
+export interface HistoryResult extends StreamPosition {
+  publications: Publication[];
+  /**
+   * With `since`: true when `publications` holds every publication after it (same epoch, none
+   * aged or pushed out of history). Without `since`: always true.
+   */
+  recovered: boolean;
+}
+
+export type PublicationHandler = (publication: Publication) => void;
+
+/**
+ * The scale-out seam (Socket.IO's adapter, Centrifugo's engine). A gateway node subscribes once
+ * per channel that has local subscribers and fans out to them itself; the broker assigns offsets,
+ * keeps history and carries publications between nodes. One broker instance may serve several
+ * gateways in one process: that is how clustering is tested before Redis enters.
+ */
+export interface Broker {
+  publish(channel: string, input: PublishInput, options?: PublishOptions): Promise<PublishResult>;
+  /** Deliver this channel's future publications to `handler`, in offset order. */
+  subscribe(channel: string, handler: PublicationHandler): Promise<void>;
+  unsubscribe(channel: string, handler: PublicationHandler): Promise<void>;
+  history(channel: string, query?: HistoryQuery): Promise<HistoryResult>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,596 @@
+import { shouldReconnect } from '../protocol/close-codes.js';
+import { type Codec, jsonCodec } from '../protocol/codec.js';
+import { ErrorCode, isErrorCode, SwitchboardError } from '../protocol/errors.js';
+import {
+  type ClientRequestFrame,
+  type ConnectReply,
+  type ErrorFrame,
+  PROTOCOL_VERSION,
+  type PublishReply,
+  type ServerFrame,
+  type SubscribeReply,
+} from '../protocol/frames.js';
+import { parseServerFrame } from '../protocol/validate.js';
+import { Emitter } from '../shared/emitter.js';
+import { backoffDelay, type ReconnectOptions } from './backoff.js';
+import { type PublishCallOptions, Subscription, type SubscriptionHost } from './subscription.js';
+
+export type ClientState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
+
+export interface StateChange {
+  state: ClientState;
+  previous: ClientState;
+  /** Why: a close code and reason, 'backoff', 'closed by app'… */
+  reason?: string;
+}
+
+/** The part of the WebSocket API the client uses: browsers' and `ws`'s both fit. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  binaryType: string;
+  onopen: ((event: unknown) => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: { code: number; reason: string }) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+  send(data: string | Uint8Array): void;
+  close(code?: number, reason?: string): void;
+}
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+export interface ClientOptions {
+  url: string;
+  /** A token, or a function called before every connection attempt for a fresh one. */
+  token?: string | (() => string | Promise<string>);
+  /** Default: the global WebSocket (browsers, Node 22+); pass `ws`'s in older Node. */
+  WebSocket?: WebSocketConstructor;
+  codec?: Codec;
+  reconnect?: ReconnectOptions | false;
+  /** Silence for `timeoutMs` means a dead link. Default: 1.5× the server's heartbeat interval. */
+  heartbeat?: { timeoutMs?: number } | false;
+  /** Default timeout of `request()`. Default 10 s. */
+  requestTimeoutMs?: number;
+  /** Bounds of the queue of requests waiting for a connection, and publishes' time to live. */
+  outbox?: { maxEntries?: number; ttlMs?: number };
+  /** App data sent with `connect` (e.g. client name and build). */
+  data?: unknown;
+  /** Log every frame with its id and timestamp; or pass your own logging function. */
+  debug?: boolean | ((...args: unknown[]) => void);
+}
+
+export interface ClientMetrics {
+  state: ClientState;
+  messagesIn: number;
+  messagesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** Last measured request round trip, ms (undefined before the first reply). */
+  rttMs: number | undefined;
+  reconnects: number;
+  /** Requests waiting to be sent plus those awaiting a reply. */
+  queueDepth: number;
+}
+
+export interface RequestOptions {
+  timeoutMs?: number;
+}
+
+export type ClientEvents = {
+  state: (change: StateChange) => void;
+  /** Errors that answer no request: protocol errors from the server, refresh failures. */
+  error: (error: SwitchboardError) => void;
+  /** Events sent to this user or connection rather than to a channel. */
+  // biome-ignore lint/suspicious/noExplicitAny: app-defined payload
+  message: (event: string, data: any) => void;
+};
+
+type Frame = ClientRequestFrame;
+interface Pending {
+  frame: Frame;
+  resolve: (data: never) => void;
+  reject: (error: SwitchboardError) => void;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  sentAt: number;
+}
+
+const OPEN = 1;
+const MAX_BATCH = 50;
+
+/**
+ * A Switchboard connection that survives network loss. Its requests wait in a bounded outbox
+ * while disconnected; publishes carry an idempotency key and are resent after a reconnect until
+ * acked, so each is published once; subscriptions are restored from where they left off.
+ */
+export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
+  state: ClientState = 'idle';
+  #o: ClientOptions;
+  #codec: Codec;
+  #WS: WebSocketConstructor;
+  #ws: WebSocketLike | undefined;
+  #nextId = 1;
+  /** Sent, awaiting a reply. */
+  #inflight = new Map<number, Pending>();
+  /** Waiting for a connection (or for the current microtask's batch). */
+  #queue: Pending[] = [];
+  #flushScheduled = false;
+  #subs = new Map<string, Subscription>();
+  #attempt = 0;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #liveTimer: ReturnType<typeof setInterval> | undefined;
+  #refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  #lastSeen = 0;
+  #heartbeatMs = 0;
+  #session = randomId();
+  #publishCount = 0;
+  #m = {
+    messagesIn: 0,
+    messagesOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    rttMs: undefined as number | undefined,
+    reconnects: 0,
+  };
+  /** The connection's id on the server, once connected. */
+  connectionId: string | undefined;
+  userId: string | undefined;
+
+  constructor(options: ClientOptions) {
+    super();
+    this.#o = options;
+    this.#codec = options.codec ?? jsonCodec;
+    const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!WS) throw new TypeError('No WebSocket available: pass one as the WebSocket option');
+    this.#WS = WS;
+  }
+
+  // ── connection ───────────────────────────────────────────────────────────────────────────
+
+  /** Resolves once connected; keeps retrying through transient failures; rejects if the client closes. */
+  connect(): Promise<void> {
+    if (this.state === 'connected') return Promise.resolve();
+    if (this.state === 'idle' || this.state === 'closed') {
+      this.#attempt = 0;
+      this.#setState('connecting');
+      this.#addWake();
+      void this.#open();
+    }
+    return new Promise((resolve, reject) => {
+      const off = this.on('state', ({ state, reason }) => {
+        if (state === 'connected') resolve();
+        else if (state === 'closed')
+          reject(new SwitchboardError(ErrorCode.CLOSED, reason ?? 'closed'));
+        else return;
+        off();
+      });
+    });
+  }
+
+  close(): void {
+    this.#shutdown('closed by app', ErrorCode.CLOSED);
+  }
+
+  async #open(): Promise<void> {
+    const { token } = this.#o;
+    let value: string | undefined;
+    try {
+      value = typeof token === 'function' ? await token() : token;
+    } catch {
+      return this.#retry('token provider failed');
+    }
+    if (this.state !== 'connecting' && this.state !== 'reconnecting') return;
+    let ws: WebSocketLike;
+    try {
+      ws = new this.#WS(this.#o.url);
+    } catch {
+      return this.#retry('invalid url');
+    }
+    this.#ws = ws;
+    ws.binaryType = 'arraybuffer';
+    ws.onmessage = (e) => this.#receive(e.data as string | ArrayBuffer);
+    ws.onclose = (e) => this.#disconnected(e.code, e.reason);
+    ws.onerror = () => {}; // a close event always follows with the code
+    ws.onopen = () => {
+      this.#lastSeen = Date.now();
+      const frame: Frame = { type: 'connect', id: this.#id(), version: PROTOCOL_VERSION };
+      if (value !== undefined) frame.token = value;
+      if (this.#o.data !== undefined) frame.data = this.#o.data;
+      // The connect request goes ahead of the outbox, which waits for its reply.
+      this.#request<ConnectReply>(frame, this.#o.requestTimeoutMs ?? 10_000, true).then(
+        (reply) => this.#connected(reply),
+        (error: SwitchboardError) => {
+          if (this.#ws === ws) ws.close(4000, error.code);
+        },
+      );
+    };
+  }
+
+  #connected(reply: ConnectReply): void {
+    if (this.#attempt > 0 || this.#m.messagesIn > 1) this.#m.reconnects++;
+    this.#attempt = 0;
+    this.connectionId = reply.connection;
+    this.userId = reply.user;
+    this.#heartbeatMs = reply.heartbeatMs;
+    this.#startLiveness();
+    this.#scheduleRefresh(reply.expiresAt);
+    // Subscriptions first, so publishes queued meanwhile land after the client is listening.
+    const resubscribes: Pending[] = [];
+    for (const sub of this.#subs.values()) resubscribes.push(this.#subscribeRequest(sub));
+    this.#queue.unshift(...resubscribes);
+    this.#setState('connected');
+    this.#flush();
+  }
+
+  #disconnected(code: number, reason: string): void {
+    this.#ws = undefined;
+    this.connectionId = undefined;
+    clearInterval(this.#liveTimer);
+    clearTimeout(this.#refreshTimer);
+    for (const [id, pending] of this.#inflight) {
+      this.#inflight.delete(id);
+      const { frame } = pending;
+      // Publishes carry idempotency keys and subscribes are rebuilt on reconnect; anything else
+      // (an RPC) may have run, so its caller decides whether to retry.
+      if (frame.type === 'publish') this.#queue.push(pending);
+      else if (frame.type !== 'subscribe') {
+        clearTimeout(pending.timer);
+        pending.reject(new SwitchboardError(ErrorCode.DISCONNECTED, `Connection lost (${code})`));
+      }
+    }
+    // Resubscribes are re-created from the subscriptions themselves on the next connect.
+    this.#queue = this.#queue.filter(
+      (p) => p.frame.type !== 'subscribe' && p.frame.type !== 'unsubscribe',
+    );
+    for (const sub of this.#subs.values()) sub.state = 'subscribing';
+    if (this.state === 'closed') return;
+    const why = `${code}${reason ? ` ${reason}` : ''}`;
+    if (!shouldReconnect(code) || this.#o.reconnect === false) {
+      this.#shutdown(why, code === 4001 ? ErrorCode.UNAUTHORIZED : ErrorCode.CLOSED);
+    } else {
+      this.#retry(why);
+    }
+  }
+
+  #retry(reason: string): void {
+    const options = this.#o.reconnect;
+    if (options === false || this.#attempt >= (options?.maxAttempts ?? Number.POSITIVE_INFINITY)) {
+      return this.#shutdown(reason, ErrorCode.CLOSED);
+    }
+    this.#setState('reconnecting', reason);
+    const delay = backoffDelay(this.#attempt++, options ?? {});
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => void this.#open(), delay);
+  }
+
+  #shutdown(reason: string, code: ErrorCode): void {
+    if (this.state === 'closed') return;
+    this.#setState('closed', reason);
+    clearTimeout(this.#retryTimer);
+    clearInterval(this.#liveTimer);
+    clearTimeout(this.#refreshTimer);
+    this.#removeWake?.();
+    const ws = this.#ws;
+    this.#ws = undefined;
+    if (ws) {
+      ws.onclose = ws.onmessage = ws.onopen = null;
+      ws.close(1000);
+    }
+    const error = new SwitchboardError(code, reason);
+    for (const pending of [...this.#inflight.values(), ...this.#queue]) {
+      clearTimeout(pending.timer);
+      pending.reject(error);
+    }
+    this.#inflight.clear();
+    this.#queue = [];
+    for (const sub of this.#subs.values()) sub.state = 'subscribing';
+  }
+
+  #setState(state: ClientState, reason?: string): void {
+    const previous = this.state;
+    if (previous === state) return;
+    this.state = state;
+    this.#log('state', previous, '→', state, reason ?? '');
+    this.emit('state', reason === undefined ? { state, previous } : { state, previous, reason });
+  }
+
+  // ── liveness ─────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Judged by the wall clock, not by counting timer ticks: a throttled background tab fires the
+   * check late, but the check still sees how long the line has really been silent. Waking up
+   * (visibility, network back) checks at once instead of waiting for the next tick.
+   */
+  #startLiveness(): void {
+    const { heartbeat } = this.#o;
+    if (heartbeat === false || this.#heartbeatMs <= 0) return;
+    const timeout = heartbeat?.timeoutMs ?? this.#heartbeatMs * 1.5;
+    this.#liveTimer = setInterval(() => this.#checkAlive(timeout), Math.max(50, timeout / 4));
+  }
+
+  #checkAlive(
+    timeout = (this.#o.heartbeat || undefined)?.timeoutMs ?? this.#heartbeatMs * 1.5,
+  ): void {
+    if (
+      this.state === 'connected' &&
+      this.#heartbeatMs > 0 &&
+      Date.now() - this.#lastSeen > timeout
+    ) {
+      this.#log('heartbeat timeout');
+      const ws = this.#ws;
+      if (ws) {
+        ws.onclose = ws.onmessage = null;
+        ws.close(4006);
+      }
+      this.#disconnected(4006, 'heartbeat timeout');
+    }
+  }
+
+  #removeWake: (() => void) | undefined;
+  #addWake(): void {
+    if (this.#removeWake) return;
+    const g = globalThis as unknown as {
+      addEventListener?: (type: string, fn: () => void) => void;
+      removeEventListener?: (type: string, fn: () => void) => void;
+    };
+    const wake = () => this.#checkAlive();
+    g.addEventListener?.('online', wake);
+    g.addEventListener?.('focus', wake);
+    this.#removeWake = () => {
+      g.removeEventListener?.('online', wake);
+      g.removeEventListener?.('focus', wake);
+      this.#removeWake = undefined;
+    };
+  }
+
+  #scheduleRefresh(expiresAt: number | undefined): void {
+    clearTimeout(this.#refreshTimer);
+    const { token } = this.#o;
+    if (expiresAt === undefined || typeof token !== 'function') return;
+    // Well before expiry, whatever the token's lifetime; capped to what setTimeout can count.
+    const delay = Math.min(Math.max(0, (expiresAt - Date.now()) * 0.8), 2 ** 31 - 1);
+    this.#refreshTimer = setTimeout(async () => {
+      try {
+        const frame: Frame = { type: 'refresh', id: this.#id(), token: await token() };
+        const reply = await this.#request<{ expiresAt?: number }>(
+          frame,
+          this.#o.requestTimeoutMs ?? 10_000,
+        );
+        this.#scheduleRefresh(reply.expiresAt);
+      } catch (error) {
+        // The server closes at expiry (4002) and the reconnect fetches a fresh token.
+        this.emit(
+          'error',
+          error instanceof SwitchboardError
+            ? error
+            : new SwitchboardError(ErrorCode.UNAUTHORIZED, 'Token refresh failed'),
+        );
+      }
+    }, delay);
+  }
+
+  // ── requests ─────────────────────────────────────────────────────────────────────────────
+
+  #id(): number {
+    return this.#nextId++;
+  }
+
+  /** Every request settles exactly once: reply, error reply, timeout, disconnect or close. */
+  #request<T>(frame: Frame, timeoutMs: number, immediate = false): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.state === 'closed' || this.state === 'idle') {
+        if (frame.type !== 'subscribe')
+          return reject(
+            new SwitchboardError(ErrorCode.CLOSED, 'Client is not connected; call connect()'),
+          );
+      }
+      const max = this.#o.outbox?.maxEntries ?? 1000;
+      if (this.#queue.length >= max)
+        return reject(new SwitchboardError(ErrorCode.LIMIT_EXCEEDED, 'Outbox is full'));
+      const pending: Pending = {
+        frame,
+        resolve: resolve as (data: never) => void,
+        reject,
+        timer: undefined,
+        sentAt: 0,
+      };
+      pending.timer = setTimeout(() => {
+        // Expired: never sent afterwards, whether it was waiting or in flight.
+        this.#inflight.delete(frame.id);
+        const index = this.#queue.indexOf(pending);
+        if (index >= 0) this.#queue.splice(index, 1);
+        reject(
+          new SwitchboardError(
+            ErrorCode.TIMEOUT,
+            `No reply to "${frame.type}" within ${timeoutMs} ms`,
+          ),
+        );
+      }, timeoutMs);
+      if (immediate) this.#send([pending]);
+      else {
+        this.#queue.push(pending);
+        this.#flush();
+      }
+    });
+  }
+
+  /** Sends what waits, batched per microtask, once connected. */
+  #flush(): void {
+    if (this.#flushScheduled || this.state !== 'connected') return;
+    this.#flushScheduled = true;
+    queueMicrotask(() => {
+      this.#flushScheduled = false;
+      if (this.state !== 'connected') return;
+      while (this.#queue.length > 0) this.#send(this.#queue.splice(0, MAX_BATCH));
+    });
+  }
+
+  #send(batch: Pending[]): void {
+    const ws = this.#ws;
+    if (!ws || ws.readyState !== OPEN) {
+      this.#queue.unshift(...batch);
+      return;
+    }
+    const now = Date.now();
+    const frames = batch.map((p) => {
+      p.sentAt = now;
+      this.#inflight.set(p.frame.id, p);
+      return p.frame;
+    });
+    this.#write(frames.length === 1 ? frames[0]! : frames);
+  }
+
+  #write(frames: Frame | Frame[] | { type: 'pong' }): void {
+    const data = this.#codec.encode(frames);
+    this.#m.messagesOut++;
+    this.#m.bytesOut += typeof data === 'string' ? data.length : data.byteLength;
+    this.#log('→', frames);
+    this.#ws?.send(data);
+  }
+
+  #receive(data: string | ArrayBuffer): void {
+    this.#lastSeen = Date.now();
+    this.#m.messagesIn++;
+    this.#m.bytesIn += typeof data === 'string' ? data.length : data.byteLength;
+    let decoded: unknown;
+    try {
+      decoded = this.#codec.decode(typeof data === 'string' ? data : new Uint8Array(data));
+    } catch {
+      return this.#log('undecodable message dropped');
+    }
+    for (const value of Array.isArray(decoded) ? decoded : [decoded]) {
+      const frame = parseServerFrame(value);
+      this.#log('←', value);
+      if (frame) this.#handle(frame);
+    }
+  }
+
+  #handle(frame: ServerFrame): void {
+    switch (frame.type) {
+      case 'ping':
+        return this.#write({ type: 'pong' });
+      case 'message': {
+        if (frame.channel === undefined) return this.emit('message', frame.event, frame.data);
+        return this.#subs.get(frame.channel)?.deliver(frame);
+      }
+      case 'reply':
+      case 'error': {
+        const pending = frame.id === undefined ? undefined : this.#inflight.get(frame.id);
+        if (!pending) {
+          if (frame.type === 'error') this.emit('error', toError(frame));
+          return;
+        }
+        this.#inflight.delete(frame.id!);
+        clearTimeout(pending.timer);
+        this.#m.rttMs = Date.now() - pending.sentAt;
+        if (frame.type === 'reply') pending.resolve(frame.data as never);
+        else pending.reject(toError(frame));
+      }
+    }
+  }
+
+  // ── public API ───────────────────────────────────────────────────────────────────────────
+
+  /** Calls a server RPC; resolves to the handler's return value. Not retried after a disconnect. */
+  request<T = unknown>(method: string, data?: unknown, options: RequestOptions = {}): Promise<T> {
+    const frame: Frame = { type: 'rpc', id: this.#id(), method };
+    if (data !== undefined) frame.data = data;
+    return this.#request<T>(frame, options.timeoutMs ?? this.#o.requestTimeoutMs ?? 10_000);
+  }
+
+  /** Publishes through the outbox: resolves when the server accepted it, exactly once. */
+  publish(
+    channel: string,
+    event: string,
+    data?: unknown,
+    options: PublishCallOptions = {},
+  ): Promise<PublishReply> {
+    const frame: Frame = {
+      type: 'publish',
+      id: this.#id(),
+      channel,
+      event,
+      key: `${this.#session}.${++this.#publishCount}`,
+    };
+    if (data !== undefined) frame.data = data;
+    if (options.exceptSelf) frame.exceptSelf = true;
+    return this.#request<PublishReply>(frame, options.timeoutMs ?? this.#o.outbox?.ttlMs ?? 30_000);
+  }
+
+  /** Subscribes (once per channel; a second call returns the same subscription). */
+  subscribe(channel: string): Subscription {
+    let sub = this.#subs.get(channel);
+    if (sub) return sub;
+    sub = new Subscription(channel, this);
+    this.#subs.set(channel, sub);
+    if (this.state === 'connected') {
+      this.#queue.push(this.#subscribeRequest(sub));
+      this.#flush();
+    }
+    return sub;
+  }
+
+  #subscribeRequest(sub: Subscription): Pending {
+    const frame: Frame = { type: 'subscribe', id: this.#id(), channel: sub.channel };
+    if (sub.position) frame.since = sub.position;
+    sub.state = 'subscribing';
+    const pending: Pending = {
+      frame,
+      resolve: ((reply: SubscribeReply) => {
+        if (this.#subs.get(sub.channel) === sub) sub.subscribed(reply);
+      }) as (data: never) => void,
+      reject: (error) => {
+        if (this.#subs.get(sub.channel) !== sub) return;
+        this.#subs.delete(sub.channel);
+        sub.failed(error);
+      },
+      timer: undefined,
+      sentAt: 0,
+    };
+    return pending;
+  }
+
+  unsubscribe(sub: Subscription): void {
+    if (this.#subs.get(sub.channel) !== sub) return;
+    this.#subs.delete(sub.channel);
+    sub.ended();
+    if (this.state === 'connected') {
+      this.#request(
+        { type: 'unsubscribe', id: this.#id(), channel: sub.channel },
+        this.#o.requestTimeoutMs ?? 10_000,
+      ).catch(() => {});
+    }
+  }
+
+  /** Round trip to the server and back, in ms. */
+  async ping(): Promise<number> {
+    const start = Date.now();
+    await this.#request({ type: 'ping', id: this.#id() }, this.#o.requestTimeoutMs ?? 10_000);
+    return Date.now() - start;
+  }
+
+  metrics(): ClientMetrics {
+    return { state: this.state, ...this.#m, queueDepth: this.#queue.length + this.#inflight.size };
+  }
+
+  #log(...args: unknown[]): void {
+    const { debug } = this.#o;
+    if (!debug) return;
+    (debug === true ? console.debug : debug)('[switchboard]', new Date().toISOString(), ...args);
+  }
+}
+
+function toError(frame: ErrorFrame): SwitchboardError {
+  return new SwitchboardError(
+    isErrorCode(frame.code) ? frame.code : ErrorCode.INTERNAL,
+    frame.message,
+    frame.details,
+  );
+}
+
+function randomId(): string {
+  const bytes = new Uint8Array(8);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(36)).join('');
+}
+
+export function createClient(options: ClientOptions): Client {
+  return new Client(options);
+}

@@ -1,0 +1,40 @@
+/**
+ * WebSocket close codes the gateway uses. The 4xxx range is ours (RFC 6455 leaves 4000-4999 to
+ * applications). `reconnect` tells the client whether trying again can help: a bad token will
+ * stay bad, a restarting server will come back.
+ */
+export const CloseCode = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  /** ws closes with this itself when a message exceeds the hard payload cap. */
+  MESSAGE_TOO_BIG: 1009,
+  INTERNAL_ERROR: 1011,
+  BAD_PROTOCOL: 4000,
+  UNAUTHORIZED: 4001,
+  TOKEN_EXPIRED: 4002,
+  FORBIDDEN: 4003,
+  UNSUPPORTED_VERSION: 4004,
+  AUTH_TIMEOUT: 4005,
+  HEARTBEAT_TIMEOUT: 4006,
+  SLOW_CONSUMER: 4007,
+  RATE_LIMITED: 4008,
+  TOO_MANY_CONNECTIONS: 4009,
+  DISCONNECTED_BY_SERVER: 4010,
+} as const;
+
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+/** Codes after which reconnecting cannot succeed without the app changing something. */
+const terminalCodes = new Set<number>([
+  CloseCode.NORMAL,
+  CloseCode.BAD_PROTOCOL,
+  CloseCode.UNAUTHORIZED,
+  CloseCode.FORBIDDEN,
+  CloseCode.UNSUPPORTED_VERSION,
+  CloseCode.DISCONNECTED_BY_SERVER,
+]);
+
+/** Unknown codes (1006 from a dropped TCP connection, proxies' own codes) are worth a retry. */
+export function shouldReconnect(code: number): boolean {
+  return !terminalCodes.has(code);
+}

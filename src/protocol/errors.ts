@@ -1,0 +1,73 @@
+/**
+ * One error table for the whole protocol. A code is a stable string: apps branch on it, logs
+ * search for it, and the docs table in docs/protocol.md is checked against this list.
+ */
+export const ErrorCode = {
+  /** The message is not a frame: not decodable, not an object, or a field has the wrong type. */
+  BAD_FRAME: 'BAD_FRAME',
+  /** The frame's `type` is not one this protocol version knows. */
+  UNKNOWN_TYPE: 'UNKNOWN_TYPE',
+  /** The channel has an event list and this event is not on it. */
+  UNKNOWN_EVENT: 'UNKNOWN_EVENT',
+  /** The payload failed the channel's or RPC's schema. */
+  VALIDATION_FAILED: 'VALIDATION_FAILED',
+  /** No valid identity: missing, forged or malformed token, or `connect` not sent first. */
+  UNAUTHORIZED: 'UNAUTHORIZED',
+  /** The token was valid once but has expired; fetch a fresh one. */
+  TOKEN_EXPIRED: 'TOKEN_EXPIRED',
+  /** The identity is known but may not do this. */
+  FORBIDDEN: 'FORBIDDEN',
+  /** Too many messages; slow down. */
+  RATE_LIMITED: 'RATE_LIMITED',
+  /** The message is larger than the server accepts. */
+  TOO_LARGE: 'TOO_LARGE',
+  /** A per-connection or per-user limit (subscriptions, connections, queue) is reached. */
+  LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
+  /** No such channel pattern, RPC method or subscription. */
+  NOT_FOUND: 'NOT_FOUND',
+  /** The client speaks no protocol version the server supports. */
+  UNSUPPORTED_VERSION: 'UNSUPPORTED_VERSION',
+  /** The broker could not take the publication (e.g. Redis unreachable); safe to retry. */
+  UNAVAILABLE: 'UNAVAILABLE',
+  /** Something failed on the server; details are logged there, never sent. */
+  INTERNAL: 'INTERNAL',
+  /** Client side: no reply within the request's timeout. */
+  TIMEOUT: 'TIMEOUT',
+  /** Client side: the connection dropped and the request cannot be safely retried. */
+  DISCONNECTED: 'DISCONNECTED',
+  /** Client side: the client was closed, or its outbox is full or the entry expired. */
+  CLOSED: 'CLOSED',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const knownCodes = new Set<string>(Object.values(ErrorCode));
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && knownCodes.has(value);
+}
+
+/**
+ * The single error class of Switchboard, on both sides. Server handlers throw it to send a typed
+ * error reply; the client rejects every failed promise with it.
+ */
+export class SwitchboardError extends Error {
+  override readonly name = 'SwitchboardError';
+  readonly code: ErrorCode;
+  readonly details: unknown;
+
+  constructor(code: ErrorCode, message: string = code, details?: unknown) {
+    super(message);
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/**
+ * Anything thrown becomes a SwitchboardError. Only errors that are already SwitchboardErrors keep
+ * their message: an arbitrary Error may carry internals (SQL, paths) that must not reach clients.
+ */
+export function toSwitchboardError(error: unknown): SwitchboardError {
+  if (error instanceof SwitchboardError) return error;
+  return new SwitchboardError(ErrorCode.INTERNAL, 'Internal error');
+}

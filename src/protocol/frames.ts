@@ -1,0 +1,147 @@
+/**
+ * Wire frames of protocol version 1. docs/protocol.md lists each with an example, and a test
+ * decodes those examples with the validators in validate.ts, so the two cannot drift apart.
+ */
+export const PROTOCOL_VERSION = 1;
+/** Versions this build can speak; the server answers `connect` with the highest both know. */
+export const SUPPORTED_VERSIONS: readonly number[] = [1];
+
+/** Where a subscriber left off: resubscribing with it asks the server to replay what was missed. */
+export interface StreamPosition {
+  offset: number;
+  epoch: string;
+}
+
+// ── client → server ────────────────────────────────────────────────────────────────────────
+export interface ConnectFrame {
+  type: 'connect';
+  id: number;
+  version: number;
+  token?: string;
+  /** App data about the client (name, build); shown in the inspector, never trusted for auth. */
+  data?: unknown;
+}
+export interface RefreshFrame {
+  type: 'refresh';
+  id: number;
+  token: string;
+}
+export interface SubscribeFrame {
+  type: 'subscribe';
+  id: number;
+  channel: string;
+  since?: StreamPosition;
+}
+export interface UnsubscribeFrame {
+  type: 'unsubscribe';
+  id: number;
+  channel: string;
+}
+export interface PublishFrame {
+  type: 'publish';
+  id: number;
+  channel: string;
+  event: string;
+  data?: unknown;
+  /** Idempotency key: a resend with the same key inside the server's window is not published again. */
+  key?: string;
+  /** Do not deliver this publication back to the connection that sent it. */
+  exceptSelf?: boolean;
+}
+export interface RpcFrame {
+  type: 'rpc';
+  id: number;
+  method: string;
+  data?: unknown;
+}
+/** A client-initiated ping is a request: the server replies, which gives the client its RTT. */
+export interface ClientPingFrame {
+  type: 'ping';
+  id: number;
+}
+/** The answer to a server ping. */
+export interface PongFrame {
+  type: 'pong';
+}
+
+export type ClientRequestFrame =
+  | ConnectFrame
+  | RefreshFrame
+  | SubscribeFrame
+  | UnsubscribeFrame
+  | PublishFrame
+  | RpcFrame
+  | ClientPingFrame;
+export type ClientFrame = ClientRequestFrame | PongFrame;
+
+// ── server → client ────────────────────────────────────────────────────────────────────────
+export interface ReplyFrame {
+  type: 'reply';
+  id: number;
+  data?: unknown;
+}
+export interface ErrorFrame {
+  type: 'error';
+  /** Absent when the error answers no request (e.g. the frame was too broken to read its id). */
+  id?: number;
+  code: string;
+  message: string;
+  details?: unknown;
+}
+export interface MessageFrame {
+  type: 'message';
+  /** Absent for messages sent to a user or a connection rather than a channel. */
+  channel?: string;
+  event: string;
+  data?: unknown;
+  offset?: number;
+  epoch?: string;
+  /** The publishing user, when a client published it. */
+  user?: string;
+}
+export interface ServerPingFrame {
+  type: 'ping';
+}
+
+export type ServerFrame = ReplyFrame | ErrorFrame | MessageFrame | ServerPingFrame;
+export type Frame = ClientFrame | ServerFrame;
+
+// ── replies' payloads ──────────────────────────────────────────────────────────────────────
+export interface ConnectReply {
+  version: number;
+  /** The connection's id on the server: shown by the inspector, used for targeted sends. */
+  connection: string;
+  user: string;
+  /** The server sends something at least this often; silence for two intervals means a dead link. */
+  heartbeatMs: number;
+  /** When the token expires (ms since epoch); the client refreshes before then. */
+  expiresAt?: number;
+}
+export interface SubscribeReply {
+  /** The channel's current position (also the epoch new publications will carry). */
+  offset: number;
+  epoch: string;
+  /** Set when the subscribe carried `since`: whether every missed publication follows. */
+  recovered?: boolean;
+}
+export interface PublishReply {
+  offset: number;
+  epoch: string;
+}
+
+/**
+ * Names a subscription uses for its own lifecycle (`sub.on('subscribed', …)`), so no channel
+ * event may carry them: the server refuses to publish them.
+ */
+export const RESERVED_EVENTS: readonly string[] = [
+  'subscribed',
+  'unsubscribed',
+  'error',
+  'state',
+  'recovered',
+  'gap',
+];
+
+export function isReservedEvent(event: string): boolean {
+  return RESERVED_EVENTS.includes(event);
+}

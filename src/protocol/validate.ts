@@ -1,0 +1,108 @@
+import { ErrorCode } from './errors.js';
+import type { ClientFrame, ServerFrame, StreamPosition } from './frames.js';
+
+/** Bounds on names, so a hostile client cannot make the server keep megabyte-long map keys. */
+export const MAX_NAME_LENGTH = 256;
+export const MAX_TOKEN_LENGTH = 16_384;
+export const MAX_KEY_LENGTH = 128;
+
+export type Parsed<T> =
+  | { ok: true; frame: T }
+  | { ok: false; code: ErrorCode; message: string; id?: number };
+
+type Obj = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isId = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isName = (v: unknown): v is string =>
+  typeof v === 'string' && v.length > 0 && v.length <= MAX_NAME_LENGTH;
+const isPosition = (v: unknown): v is StreamPosition =>
+  isObject(v) && isId(v['offset']) && typeof v['epoch'] === 'string' && v['epoch'].length <= 64;
+
+function bad(message: string, id?: unknown): Parsed<never> {
+  return isId(id)
+    ? { ok: false, code: ErrorCode.BAD_FRAME, message, id }
+    : { ok: false, code: ErrorCode.BAD_FRAME, message };
+}
+
+/**
+ * Every field a frame type may carry, with its check. Unknown extra fields are ignored so that a
+ * newer client can talk to an older server; missing or mistyped known fields are BAD_FRAME.
+ */
+const clientFields: Record<
+  string,
+  Record<string, [required: boolean, check: (v: unknown) => boolean]>
+> = {
+  connect: {
+    id: [true, isId],
+    version: [true, isId],
+    token: [false, (v) => typeof v === 'string' && v.length <= MAX_TOKEN_LENGTH],
+    data: [false, () => true],
+  },
+  refresh: {
+    id: [true, isId],
+    token: [true, (v) => typeof v === 'string' && v.length <= MAX_TOKEN_LENGTH],
+  },
+  subscribe: { id: [true, isId], channel: [true, isName], since: [false, isPosition] },
+  unsubscribe: { id: [true, isId], channel: [true, isName] },
+  publish: {
+    id: [true, isId],
+    channel: [true, isName],
+    event: [true, isName],
+    data: [false, () => true],
+    key: [false, (v) => typeof v === 'string' && v.length > 0 && v.length <= MAX_KEY_LENGTH],
+    exceptSelf: [false, (v) => typeof v === 'boolean'],
+  },
+  rpc: { id: [true, isId], method: [true, isName], data: [false, () => true] },
+  ping: { id: [true, isId] },
+  pong: {},
+};
+
+/** Checks one decoded value against the client frame shapes. */
+export function parseClientFrame(value: unknown): Parsed<ClientFrame> {
+  if (!isObject(value)) return bad('A frame must be a JSON object');
+  const type = value['type'];
+  if (typeof type !== 'string') return bad('Frame has no string "type"', value['id']);
+  const fields = Object.hasOwn(clientFields, type) ? clientFields[type] : undefined;
+  if (!fields) {
+    const message = `Unknown frame type "${type.slice(0, 32)}"`;
+    return isId(value['id'])
+      ? { ok: false, code: ErrorCode.UNKNOWN_TYPE, message, id: value['id'] }
+      : { ok: false, code: ErrorCode.UNKNOWN_TYPE, message };
+  }
+  for (const name in fields) {
+    const [required, check] = fields[name]!;
+    const field = value[name];
+    if (field === undefined) {
+      if (required) return bad(`"${type}" frame needs "${name}"`, value['id']);
+    } else if (!check(field)) {
+      return bad(`"${type}" frame has an invalid "${name}"`, value['id']);
+    }
+  }
+  return { ok: true, frame: value as unknown as ClientFrame };
+}
+
+/**
+ * The client's view: lighter than the server's because the server is trusted to be well-formed,
+ * but still strict enough that a broken or hostile server cannot make the client throw.
+ */
+export function parseServerFrame(value: unknown): ServerFrame | undefined {
+  if (!isObject(value)) return undefined;
+  switch (value['type']) {
+    case 'reply':
+      return isId(value['id']) ? (value as unknown as ServerFrame) : undefined;
+    case 'error':
+      return typeof value['code'] === 'string' && typeof value['message'] === 'string'
+        ? (value as unknown as ServerFrame)
+        : undefined;
+    case 'message':
+      return typeof value['event'] === 'string' &&
+        (value['channel'] === undefined || typeof value['channel'] === 'string')
+        ? (value as unknown as ServerFrame)
+        : undefined;
+    case 'ping':
+      return value as unknown as ServerFrame;
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,149 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { createRemoteJWKSet, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
+import { ErrorCode, SwitchboardError } from '../protocol/errors.js';
+
+/** Who is on the other end of a connection, as the app's authorize hooks and handlers see it. */
+export interface Identity {
+  /** The JWT's `sub`, or what `authenticate` returned; '' for anonymous connections. */
+  userId: string;
+  claims: Readonly<Record<string, unknown>>;
+  /** When the credential stops being valid, ms since the Unix epoch. */
+  expiresAt?: number;
+  anonymous?: boolean;
+}
+
+export interface JwtOptions {
+  /** Shared secret for HS256/384/512. */
+  secret?: string | Uint8Array;
+  /** PEM (SPKI) public key or a KeyObject, for RS*, PS*, ES* and EdDSA tokens. */
+  publicKey?: string | KeyObject;
+  /** A JWKS endpoint; keys are fetched and cached by `jose`. */
+  jwksUrl?: string;
+  audience?: string | string[];
+  issuer?: string | string[];
+  /** Accepted algorithms; defaults follow the key type, so an HS token never passes an RS key. */
+  algorithms?: string[];
+  /** Leeway for `exp` and `nbf`, in seconds. */
+  clockToleranceSec?: number;
+}
+
+export type AuthenticateResult = {
+  userId: string;
+  claims?: Record<string, unknown>;
+  expiresAt?: number;
+};
+
+export interface AuthOptions {
+  jwt?: JwtOptions;
+  /** Your own check: return the identity or throw (a SwitchboardError keeps its code). */
+  authenticate?: (
+    token: string,
+    request: IncomingMessage,
+  ) => AuthenticateResult | Promise<AuthenticateResult>;
+  /** Connections without a token are admitted as anonymous (userId ''). Off unless set. */
+  anonymous?: boolean;
+}
+
+export type Authenticator = (
+  token: string | undefined,
+  request: IncomingMessage,
+) => Promise<Identity>;
+
+const HMAC_ALGS = ['HS256', 'HS384', 'HS512'];
+const ASYMMETRIC_ALGS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+];
+
+function fromPayload(payload: JWTPayload): Identity {
+  if (typeof payload.sub !== 'string' || payload.sub === '') {
+    throw new SwitchboardError(ErrorCode.UNAUTHORIZED, 'Token has no subject');
+  }
+  const identity: Identity = { userId: payload.sub, claims: payload };
+  if (typeof payload.exp === 'number') identity.expiresAt = payload.exp * 1000;
+  return identity;
+}
+
+function jwtAuthenticator(options: JwtOptions): (token: string) => Promise<Identity> {
+  type Key = Parameters<typeof jwtVerify>[1];
+  let key: Key;
+  let algorithms: string[];
+  if (options.secret !== undefined) {
+    key =
+      typeof options.secret === 'string'
+        ? new TextEncoder().encode(options.secret)
+        : options.secret;
+    algorithms = options.algorithms ?? HMAC_ALGS;
+  } else if (options.publicKey !== undefined) {
+    key =
+      typeof options.publicKey === 'string'
+        ? createPublicKey(options.publicKey)
+        : options.publicKey;
+    algorithms = options.algorithms ?? ASYMMETRIC_ALGS;
+  } else if (options.jwksUrl !== undefined) {
+    key = createRemoteJWKSet(new URL(options.jwksUrl));
+    algorithms = options.algorithms ?? ASYMMETRIC_ALGS;
+  } else {
+    throw new TypeError('auth.jwt needs one of secret, publicKey or jwksUrl');
+  }
+  const verifyOptions = {
+    algorithms,
+    ...(options.audience !== undefined && { audience: options.audience }),
+    ...(options.issuer !== undefined && { issuer: options.issuer }),
+    ...(options.clockToleranceSec !== undefined && { clockTolerance: options.clockToleranceSec }),
+  };
+  return async (token) => {
+    try {
+      // biome-ignore lint/suspicious/noExplicitAny: jose overloads key and key-resolver separately
+      const { payload } = await jwtVerify(token, key as any, verifyOptions);
+      return fromPayload(payload);
+    } catch (error) {
+      if (error instanceof SwitchboardError) throw error;
+      if (error instanceof joseErrors.JWTExpired) {
+        throw new SwitchboardError(ErrorCode.TOKEN_EXPIRED, 'Token has expired');
+      }
+      // The reason (bad signature, wrong audience…) helps the app's developer and tells an
+      // attacker nothing they do not know: they chose the token.
+      const reason = error instanceof joseErrors.JOSEError ? error.code : 'invalid token';
+      throw new SwitchboardError(ErrorCode.UNAUTHORIZED, `Token rejected: ${reason}`);
+    }
+  };
+}
+
+export function createAuthenticator(options: AuthOptions | undefined): Authenticator {
+  const verify = options?.jwt ? jwtAuthenticator(options.jwt) : undefined;
+  const custom = options?.authenticate;
+  const anonymous = options?.anonymous === true;
+  return async (token, request) => {
+    if (token === undefined || token === '') {
+      if (anonymous) return { userId: '', claims: {}, anonymous: true };
+      throw new SwitchboardError(ErrorCode.UNAUTHORIZED, 'A token is required');
+    }
+    if (verify) return verify(token);
+    if (custom) {
+      let result: AuthenticateResult;
+      try {
+        result = await custom(token, request);
+      } catch (error) {
+        if (error instanceof SwitchboardError) throw error;
+        throw new SwitchboardError(ErrorCode.UNAUTHORIZED, 'Token rejected');
+      }
+      if (!result || typeof result.userId !== 'string') {
+        throw new SwitchboardError(ErrorCode.UNAUTHORIZED, 'Token rejected');
+      }
+      const identity: Identity = { userId: result.userId, claims: result.claims ?? {} };
+      if (result.expiresAt !== undefined) identity.expiresAt = result.expiresAt;
+      return identity;
+    }
+    throw new SwitchboardError(ErrorCode.UNAUTHORIZED, 'This server accepts no tokens');
+  };
+}

@@ -1,0 +1,524 @@
+import type { IncomingMessage } from 'node:http';
+import type { WebSocket } from 'ws';
+import type { Publication } from '../broker/types.js';
+import { CloseCode } from '../protocol/close-codes.js';
+import { ErrorCode, SwitchboardError, toSwitchboardError } from '../protocol/errors.js';
+import {
+  type ClientFrame,
+  type ConnectFrame,
+  type ConnectReply,
+  type MessageFrame,
+  type PublishFrame,
+  type RefreshFrame,
+  type RpcFrame,
+  type ServerFrame,
+  SUPPORTED_VERSIONS,
+  type SubscribeFrame,
+  type SubscribeReply,
+  type UnsubscribeFrame,
+} from '../protocol/frames.js';
+import { parseClientFrame } from '../protocol/validate.js';
+import type { Identity } from './auth.js';
+import type { Gateway } from './gateway.js';
+import { TokenBucket } from './limits.js';
+
+export type ConnectionState = 'connecting' | 'open' | 'closing' | 'closed';
+
+export interface ConnectionStats {
+  messagesIn: number;
+  bytesIn: number;
+  messagesOut: number;
+  bytesOut: number;
+}
+
+/** What the app sees of a connection: in hooks, RPC handlers and server events. */
+export interface ServerConnection {
+  readonly id: string;
+  readonly state: ConnectionState;
+  /** Set once `connect` succeeded. */
+  readonly identity: Identity | undefined;
+  readonly userId: string | undefined;
+  readonly subscriptions: ReadonlySet<string>;
+  readonly remoteAddress: string | undefined;
+  /** The HTTP upgrade request: URL, headers (for cookies, tenant headers…). */
+  readonly request: IncomingMessage;
+  readonly connectedAt: number;
+  readonly stats: Readonly<ConnectionStats>;
+  /** App data the client sent with `connect`. */
+  readonly clientData: unknown;
+  /** Send an event to this connection alone (a `message` frame without a channel). */
+  send(event: string, data?: unknown): boolean;
+  close(code?: number, reason?: string): void;
+}
+
+/** Publications that arrive while a subscribe is being answered wait here, then follow the reply. */
+const MAX_PENDING_PUBLICATIONS = 10_000;
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * One client socket: reads frames in, enforces limits, answers every request exactly once.
+ *
+ * Frames that touch channels or identity run through an ordered chain, so a client's subscribe
+ * then publish reach the broker in that order even when an authorize hook is async. Work that
+ * may take long (RPC handlers, broker round trips) is started in order but not awaited by the
+ * chain, so one slow RPC does not hold up the connection.
+ */
+export class Connection implements ServerConnection {
+  readonly id: string;
+  state: ConnectionState = 'connecting';
+  identity: Identity | undefined;
+  clientData: unknown;
+  readonly remoteAddress: string | undefined;
+  readonly connectedAt = Date.now();
+  readonly stats: ConnectionStats = { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 };
+  /** channel → publications held back while its subscribe is answered; null once live. */
+  readonly channels = new Map<string, Publication[] | null>();
+  /** Set by the heartbeat sweep, cleared by anything the client sends. */
+  awaitingPong = false;
+
+  private readonly bucket: TokenBucket;
+  private rateLimitedInARow = 0;
+  private inFlight = 0;
+  private chain: Promise<void> | undefined;
+  private authTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Bounds the closing handshake: a peer that never answers is cut off. */
+  private closeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The code we closed with when the socket is cut without a handshake (reported as ours, not 1006). */
+  private closeCode: { code: number; reason: string } | undefined;
+  private expiryTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly gateway: Gateway,
+    private readonly ws: WebSocket,
+    readonly request: IncomingMessage,
+  ) {
+    this.id = gateway.nextConnectionId();
+    this.remoteAddress = request.socket.remoteAddress;
+    const { limits } = gateway;
+    this.bucket = new TokenBucket(limits.messagesPerSecond, limits.burst);
+    this.authTimer = setTimeout(
+      () => this.close(CloseCode.AUTH_TIMEOUT, 'connect frame not received in time'),
+      limits.authTimeoutMs,
+    );
+    ws.on('message', (data: Buffer, isBinary) => this.handleMessage(data, isBinary));
+    ws.on('close', (code, reason) => this.handleClose(code, reason.toString()));
+    ws.on('error', (error) =>
+      gateway.logger.debug({ err: error, connection: this.id }, 'socket error'),
+    );
+  }
+
+  get userId(): string | undefined {
+    return this.identity?.userId;
+  }
+
+  get subscriptions(): ReadonlySet<string> {
+    return new Set(this.channels.keys());
+  }
+
+  // ── inbound ──────────────────────────────────────────────────────────────────────────────
+
+  private handleMessage(data: Buffer, isBinary: boolean): void {
+    const { gateway } = this;
+    const { limits } = gateway;
+    this.awaitingPong = false;
+    this.stats.messagesIn++;
+    this.stats.bytesIn += data.length;
+
+    let decoded: unknown;
+    let decodeFailed = false;
+    try {
+      decoded = gateway.codec.decode(gateway.codec.binary || isBinary ? data : data.toString());
+    } catch {
+      decodeFailed = true;
+    }
+    const frames = decodeFailed ? undefined : Array.isArray(decoded) ? decoded : [decoded];
+    if (gateway.taps.length) for (const tap of gateway.taps) tap.inbound?.(this, data, frames);
+
+    if (data.length > limits.maxMessageBytes) {
+      // Answer each request in it by id, so the sender's promises settle instead of timing out.
+      const ids = (frames ?? [])
+        .map((f) => (f as { id?: unknown } | null)?.id)
+        .filter(Number.isSafeInteger);
+      const message = `Message of ${data.length} bytes exceeds the limit of ${limits.maxMessageBytes}`;
+      if (ids.length === 0) this.sendError(undefined, ErrorCode.TOO_LARGE, message);
+      for (const id of ids) this.sendError(id as number, ErrorCode.TOO_LARGE, message);
+      return;
+    }
+    if (!frames) {
+      this.sendError(undefined, ErrorCode.BAD_FRAME, 'Message could not be decoded');
+      return;
+    }
+    if (frames.length > limits.maxBatch || frames.length === 0) {
+      this.sendError(
+        undefined,
+        ErrorCode.BAD_FRAME,
+        `A batch holds 1 to ${limits.maxBatch} frames`,
+      );
+      return;
+    }
+    for (const value of frames) {
+      if (this.state === 'closing' || this.state === 'closed') return;
+      const parsed = parseClientFrame(value);
+      if (!parsed.ok) {
+        this.sendError(parsed.id, parsed.code, parsed.message);
+        continue;
+      }
+      const frame = parsed.frame;
+      if (frame.type === 'pong') continue;
+      if (!this.bucket.take()) {
+        this.sendError(frame.id, ErrorCode.RATE_LIMITED, 'Too many messages; slow down');
+        if (++this.rateLimitedInARow >= limits.maxRateLimited) {
+          this.close(CloseCode.RATE_LIMITED, 'rate limit exceeded');
+        }
+        continue;
+      }
+      this.rateLimitedInARow = 0;
+      this.dispatch(frame);
+    }
+  }
+
+  private dispatch(frame: Exclude<ClientFrame, { type: 'pong' }>): void {
+    if (frame.type === 'ping') {
+      this.reply(frame.id, {});
+      return;
+    }
+    if (frame.type !== 'connect' && this.identity === undefined && this.chain === undefined) {
+      // First-message auth: nothing but `connect` may come first.
+      this.sendError(frame.id, ErrorCode.UNAUTHORIZED, 'Send "connect" first');
+      this.close(CloseCode.BAD_PROTOCOL, 'frame before connect');
+      return;
+    }
+    if (this.inFlight >= this.gateway.limits.maxInFlight) {
+      this.sendError(frame.id, ErrorCode.LIMIT_EXCEEDED, 'Too many requests in flight');
+      return;
+    }
+    this.inFlight++;
+    this.ordered(async () => {
+      // Publish and RPC hand back the work they started but the chain must not wait for.
+      let started: Promise<void> | undefined;
+      try {
+        // `connect` may still be running when a pipelined frame is queued behind it.
+        if (frame.type !== 'connect' && this.identity === undefined) return;
+        switch (frame.type) {
+          case 'connect':
+            await this.onConnect(frame);
+            break;
+          case 'refresh':
+            await this.onRefresh(frame);
+            break;
+          case 'subscribe':
+            await this.onSubscribe(frame);
+            break;
+          case 'unsubscribe':
+            this.onUnsubscribe(frame);
+            break;
+          case 'publish':
+            started = (await this.onPublish(frame)).done;
+            break;
+          case 'rpc':
+            started = this.onRpc(frame);
+            break;
+        }
+      } catch (error) {
+        this.fail(frame.id, error);
+      } finally {
+        if (started) void started.finally(() => this.inFlight--);
+        else this.inFlight--;
+      }
+    });
+  }
+
+  /** Runs `step` after every earlier step; a step that never awaits runs synchronously. */
+  private ordered(step: () => Promise<void>): void {
+    const run = this.chain ? this.chain.then(step) : step();
+    const tail = run.then(
+      () => {
+        if (this.chain === tail) this.chain = undefined;
+      },
+      () => {
+        if (this.chain === tail) this.chain = undefined;
+      },
+    );
+    this.chain = tail;
+  }
+
+  private async onConnect(frame: ConnectFrame): Promise<void> {
+    const { gateway } = this;
+    if (this.identity) {
+      this.sendError(frame.id, ErrorCode.BAD_FRAME, 'Already connected');
+      return;
+    }
+    const version = Math.min(frame.version, Math.max(...SUPPORTED_VERSIONS));
+    if (!SUPPORTED_VERSIONS.includes(version)) {
+      this.sendError(
+        frame.id,
+        ErrorCode.UNSUPPORTED_VERSION,
+        `Supported versions: ${SUPPORTED_VERSIONS.join(', ')}`,
+      );
+      this.close(CloseCode.UNSUPPORTED_VERSION, 'unsupported protocol version');
+      return;
+    }
+    let identity: Identity;
+    try {
+      identity = await gateway.authenticate(frame.token, this.request);
+    } catch (error) {
+      const err = toSwitchboardError(error);
+      this.sendError(frame.id, err.code, err.message);
+      this.close(
+        err.code === ErrorCode.TOKEN_EXPIRED ? CloseCode.TOKEN_EXPIRED : CloseCode.UNAUTHORIZED,
+        err.code === ErrorCode.TOKEN_EXPIRED ? 'token expired' : 'unauthorized',
+      );
+      return;
+    }
+    if (this.state !== 'connecting') return; // closed while the token was being checked
+    if (!gateway.admitUser(this, identity)) {
+      this.sendError(frame.id, ErrorCode.LIMIT_EXCEEDED, 'Too many connections for this user');
+      this.close(CloseCode.TOO_MANY_CONNECTIONS, 'too many connections for this user');
+      return;
+    }
+    clearTimeout(this.authTimer);
+    this.authTimer = undefined;
+    this.identity = identity;
+    this.clientData = frame.data;
+    this.state = 'open';
+    this.scheduleExpiry();
+    const reply: ConnectReply = {
+      version,
+      connection: this.id,
+      user: identity.userId,
+      heartbeatMs: gateway.heartbeatMs,
+    };
+    if (identity.expiresAt !== undefined) reply.expiresAt = identity.expiresAt;
+    this.reply(frame.id, reply);
+    gateway.connectionAuthenticated(this);
+  }
+
+  private async onRefresh(frame: RefreshFrame): Promise<void> {
+    const identity = await this.gateway.authenticate(frame.token, this.request);
+    if (identity.userId !== this.identity?.userId) {
+      throw new SwitchboardError(
+        ErrorCode.FORBIDDEN,
+        'A refreshed token must be for the same user',
+      );
+    }
+    this.identity = identity;
+    this.scheduleExpiry();
+    this.reply(frame.id, identity.expiresAt === undefined ? {} : { expiresAt: identity.expiresAt });
+  }
+
+  private scheduleExpiry(): void {
+    clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+    const expiresAt = this.identity?.expiresAt;
+    if (expiresAt === undefined) return;
+    const close = () => this.close(CloseCode.TOKEN_EXPIRED, 'token expired');
+    // Tokens may live longer than setTimeout can count; re-arm in steps until the real moment.
+    const arm = () => {
+      const wait = expiresAt - Date.now();
+      if (wait <= 0) return close();
+      this.expiryTimer = setTimeout(
+        wait > MAX_TIMER_MS ? arm : close,
+        Math.min(wait, MAX_TIMER_MS),
+      );
+      this.expiryTimer.unref?.();
+    };
+    arm();
+  }
+
+  private async onSubscribe(frame: SubscribeFrame): Promise<void> {
+    const { gateway } = this;
+    const { channel } = frame;
+    if (this.channels.has(channel)) {
+      throw new SwitchboardError(ErrorCode.BAD_FRAME, `Already subscribed to "${channel}"`);
+    }
+    if (this.channels.size >= gateway.limits.maxSubscriptions) {
+      throw new SwitchboardError(ErrorCode.LIMIT_EXCEEDED, 'Too many subscriptions');
+    }
+    await gateway.authorize(this, channel, 'subscribe');
+    if (this.state !== 'open') return;
+    // Join before asking the broker for the position, holding back what arrives meanwhile, so
+    // nothing published between the two is missed or delivered ahead of the reply.
+    this.channels.set(channel, []);
+    let reply: SubscribeReply;
+    let replay: Publication[] = [];
+    try {
+      await gateway.joinChannel(this, channel);
+      const history = await gateway.broker.history(
+        channel,
+        frame.since ? { since: frame.since } : { limit: 0 },
+      );
+      reply = { offset: history.offset, epoch: history.epoch };
+      if (frame.since) {
+        reply.recovered = history.recovered;
+        replay = history.publications;
+      }
+    } catch (error) {
+      this.leave(channel);
+      throw error;
+    }
+    const held = this.channels.get(channel);
+    if (!held) return; // unsubscribed while we waited
+    this.channels.set(channel, null);
+    this.reply(frame.id, reply);
+    let last = frame.since && reply.recovered ? frame.since.offset : reply.offset;
+    for (const publication of replay) {
+      if (publication.offset > last)
+        this.deliver(publication, gateway.encodePublication(publication));
+      last = Math.max(last, publication.offset);
+    }
+    for (const publication of held) {
+      if (publication.epoch !== reply.epoch || publication.offset > last) {
+        this.deliver(publication, gateway.encodePublication(publication));
+      }
+    }
+  }
+
+  private onUnsubscribe(frame: UnsubscribeFrame): void {
+    if (!this.channels.has(frame.channel)) {
+      throw new SwitchboardError(ErrorCode.NOT_FOUND, `Not subscribed to "${frame.channel}"`);
+    }
+    this.leave(frame.channel);
+    this.reply(frame.id, {});
+  }
+
+  private leave(channel: string): void {
+    if (this.channels.delete(channel)) this.gateway.leaveChannel(this, channel);
+  }
+
+  /** Resolves once checks pass; `done` settles when the broker answered (async functions would flatten it). */
+  private async onPublish(frame: PublishFrame): Promise<{ done: Promise<void> }> {
+    const { gateway } = this;
+    const rule = await gateway.authorize(this, frame.channel, 'publish');
+    if (rule.options.clientPublish === false) {
+      throw new SwitchboardError(ErrorCode.FORBIDDEN, 'Clients may not publish on this channel');
+    }
+    const data = await gateway.validateEvent(rule, frame.event, frame.data);
+    // Not awaited by the chain: the broker call is issued in order, its reply comes when it comes.
+    const done = gateway
+      .publishToBroker(frame.channel, frame.event, data, {
+        user: this.identity!.userId,
+        ...(frame.exceptSelf && { exceptConnection: this.id }),
+        ...(frame.key !== undefined && {
+          idempotencyKey: `${this.identity!.userId}\u0000${frame.key}`,
+        }),
+      })
+      .then(
+        (result) => this.reply(frame.id, { offset: result.offset, epoch: result.epoch }),
+        (error) => this.fail(frame.id, error),
+      );
+    return { done };
+  }
+
+  private onRpc(frame: RpcFrame): Promise<void> {
+    return this.gateway.callRpc(this, frame.method, frame.data).then(
+      (result) => this.reply(frame.id, result),
+      (error) => this.fail(frame.id, error),
+    );
+  }
+
+  // ── outbound ─────────────────────────────────────────────────────────────────────────────
+
+  /** Fan-out entry point: `raw` is the publication encoded once for every subscriber. */
+  deliver(publication: Publication, raw: Buffer, frame?: MessageFrame): void {
+    if (publication.exceptConnection === this.id) return;
+    const held = this.channels.get(publication.channel);
+    if (held) {
+      if (held.length >= MAX_PENDING_PUBLICATIONS) {
+        this.close(CloseCode.SLOW_CONSUMER, 'too many publications while subscribing');
+        return;
+      }
+      held.push(publication);
+      return;
+    }
+    this.sendRaw(raw, frame ?? this.gateway.publicationFrame(publication));
+  }
+
+  send(event: string, data?: unknown): boolean {
+    const frame: MessageFrame = { type: 'message', event };
+    if (data !== undefined) frame.data = data;
+    return this.sendFrame(frame);
+  }
+
+  sendFrame(frame: ServerFrame): boolean {
+    return this.sendRaw(this.gateway.encode(frame), frame);
+  }
+
+  /**
+   * The per-connection send queue is the socket's own buffer: measuring it costs nothing and it
+   * is where bytes pile up when a reader stalls. Past the limit the connection is closed rather
+   * than buffering without bound.
+   */
+  sendRaw(raw: Buffer, frame: ServerFrame): boolean {
+    const { ws } = this;
+    if (ws.readyState !== ws.OPEN) return false;
+    if (ws.bufferedAmount + raw.length > this.gateway.limits.maxQueueBytes) {
+      this.gateway.slowConsumer(this);
+      // Nothing more is queued once closing; the close frame tells a merely slow reader why, and
+      // the close timer cuts off one that never reads.
+      this.close(CloseCode.SLOW_CONSUMER, 'send queue full');
+      return false;
+    }
+    this.stats.messagesOut++;
+    this.stats.bytesOut += raw.length;
+    ws.send(raw, { binary: this.gateway.codec.binary });
+    if (this.gateway.taps.length)
+      for (const tap of this.gateway.taps) tap.outbound?.(this, raw, frame);
+    return true;
+  }
+
+  reply(id: number, data: unknown): void {
+    this.sendFrame(data === undefined ? { type: 'reply', id } : { type: 'reply', id, data });
+  }
+
+  sendError(id: number | undefined, code: string, message: string, details?: unknown): void {
+    const frame: ServerFrame = { type: 'error', code, message };
+    if (id !== undefined) frame.id = id;
+    if (details !== undefined) frame.details = details;
+    this.sendFrame(frame);
+  }
+
+  private fail(id: number, error: unknown): void {
+    const err = toSwitchboardError(error);
+    if (err.code === ErrorCode.INTERNAL && !(error instanceof SwitchboardError)) {
+      this.gateway.logger.error({ err: error, connection: this.id }, 'request failed');
+    }
+    this.sendError(id, err.code, err.message, err.details);
+  }
+
+  // ── lifecycle ────────────────────────────────────────────────────────────────────────────
+
+  ping(): void {
+    this.awaitingPong = true;
+    this.sendFrame({ type: 'ping' });
+  }
+
+  close(code: number = CloseCode.DISCONNECTED_BY_SERVER, reason = ''): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.state = 'closing';
+    this.closeCode = { code, reason };
+    // Reasons are limited to 123 bytes by RFC 6455.
+    this.ws.close(code, reason.slice(0, 120));
+    this.closeTimer = setTimeout(() => this.ws.terminate(), this.gateway.limits.closeTimeoutMs);
+  }
+
+  /** For peers that cannot take part in a closing handshake (dead, or not reading). */
+  terminate(code: number, reason: string): void {
+    if (this.state === 'closed') return;
+    this.state = 'closing';
+    this.closeCode = { code, reason };
+    this.ws.terminate();
+  }
+
+  private handleClose(code: number, reason: string): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    clearTimeout(this.authTimer);
+    clearTimeout(this.expiryTimer);
+    clearTimeout(this.closeTimer);
+    this.authTimer = this.expiryTimer = this.closeTimer = undefined;
+    if (code === 1006 && this.closeCode) ({ code, reason } = this.closeCode);
+    for (const channel of this.channels.keys()) this.gateway.leaveChannel(this, channel);
+    this.channels.clear();
+    this.gateway.connectionClosed(this, code, reason);
+  }
+}

@@ -1,0 +1,28 @@
+export { type Broker, type MemoryBrokerOptions, memoryBroker } from '../broker/index.js';
+export {
+  CloseCode,
+  type Codec,
+  ErrorCode,
+  jsonCodec,
+  SwitchboardError,
+} from '../protocol/index.js';
+export type { StandardSchemaV1 } from '../shared/standard-schema.js';
+export type { AuthenticateResult, AuthOptions, Identity, JwtOptions } from './auth.js';
+export type { ChannelAction, ChannelOptions } from './channels.js';
+export type { ConnectionState, ConnectionStats, ServerConnection } from './connection.js';
+export type { LimitOptions } from './limits.js';
+export type { Logger } from './logger.js';
+export {
+  createServer,
+  type HeartbeatOptions,
+  type HttpHandler,
+  type ListenAddress,
+  type PublishOptions,
+  type RpcContext,
+  type RpcHandler,
+  type RpcOptions,
+  type Server,
+  type ServerEvents,
+  type ServerOptions,
+} from './server.js';
+export type { Tap } from './tap.js';

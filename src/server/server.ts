@@ -1,0 +1,569 @@
+import { randomBytes } from 'node:crypto';
+import {
+  createServer as createHttpServer,
+  type Server as HttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { memoryBroker } from '../broker/memory.js';
+import type { Broker, Publication, PublicationHandler, PublishResult } from '../broker/types.js';
+import { CloseCode } from '../protocol/close-codes.js';
+import { type Codec, jsonCodec } from '../protocol/codec.js';
+import { ErrorCode, SwitchboardError } from '../protocol/errors.js';
+import { isReservedEvent, type MessageFrame, type ServerFrame } from '../protocol/frames.js';
+import { Emitter } from '../shared/emitter.js';
+import { type StandardSchemaV1, validate } from '../shared/standard-schema.js';
+import {
+  type Authenticator,
+  type AuthOptions,
+  createAuthenticator,
+  type Identity,
+} from './auth.js';
+import {
+  type ChannelAction,
+  type ChannelOptions,
+  type ChannelRule,
+  compileChannels,
+  matchChannel,
+} from './channels.js';
+import { Connection, type ServerConnection } from './connection.js';
+import type { Gateway, InternalPublishOptions } from './gateway.js';
+import { type LimitOptions, type Limits, resolveLimits } from './limits.js';
+import { defaultLogger, type Logger } from './logger.js';
+import type { Tap } from './tap.js';
+
+export interface HeartbeatOptions {
+  /** The server pings every interval; a connection silent for two intervals is dropped. Default 25 s. */
+  intervalMs?: number;
+}
+
+export interface ServerOptions {
+  /** Port to listen on when the gateway owns its HTTP server; 0 picks a free one. Default 0. */
+  port?: number;
+  /** Default 127.0.0.1; set '0.0.0.0' or '::' to accept outside connections. */
+  host?: string;
+  /** Attach to your own HTTP server (Express, Fastify's `server`, plain node:http). */
+  server?: HttpServer;
+  /** URL path of the WebSocket endpoint. Default '/ws'. */
+  path?: string;
+  auth?: AuthOptions;
+  /** Channel patterns (`*` matches anything); a channel that matches none is refused. */
+  channels?: Record<string, ChannelOptions>;
+  /** Default: an in-memory broker owned (and closed) by this server. */
+  broker?: Broker;
+  codec?: Codec;
+  limits?: LimitOptions;
+  heartbeat?: HeartbeatOptions | false;
+  taps?: Tap[];
+  logger?: Logger;
+}
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+  /** The WebSocket URL clients connect to. */
+  url: string;
+}
+
+export interface RpcContext {
+  connection: ServerConnection;
+  identity: Identity;
+}
+
+export interface RpcOptions<S extends StandardSchemaV1 = StandardSchemaV1> {
+  /** Validates (and may transform) the request's data; failures reply VALIDATION_FAILED. */
+  schema?: S;
+}
+
+export type RpcHandler<T = unknown> = (data: T, context: RpcContext) => unknown;
+
+export interface PublishOptions {
+  /** Do not deliver to this connection (e.g. the one whose request caused the publish). */
+  exceptConnection?: string;
+}
+
+export type ServerEvents = {
+  /** A connection authenticated. */
+  connection: (connection: ServerConnection) => void;
+  disconnect: (connection: ServerConnection, code: number, reason: string) => void;
+};
+
+/** HTTP handlers added by plug-ins (inspector, metrics, health); return true when handled. */
+export type HttpHandler = (
+  request: IncomingMessage,
+  response: ServerResponse,
+) => boolean | Promise<boolean>;
+
+export interface Server {
+  listen(): Promise<ListenAddress>;
+  /** Drains: every client gets 1001, then sockets, timers and (an owned) broker are released. */
+  close(): Promise<void>;
+  /** Publish to a channel through the broker: every subscriber on every node receives it. */
+  publish(
+    channel: string,
+    event: string,
+    data?: unknown,
+    options?: PublishOptions,
+  ): Promise<PublishResult>;
+  /** Send to every connection of a user, on every node. */
+  sendToUser(userId: string, event: string, data?: unknown): Promise<void>;
+  /** Send to one connection of this node; false when it is not here or not open. */
+  sendToConnection(connectionId: string, event: string, data?: unknown): boolean;
+  /** Close every connection of a user on this node. */
+  disconnectUser(userId: string, code?: number, reason?: string): number;
+  rpc<S extends StandardSchemaV1>(
+    name: string,
+    handler: RpcHandler<StandardSchemaV1.InferOutput<S>>,
+    options: RpcOptions<S> & { schema: S },
+  ): void;
+  rpc(name: string, handler: RpcHandler): void;
+  /** Add an observer of connections and frames; returns its remover. */
+  tap(tap: Tap): () => void;
+  /** Serve extra HTTP routes on the gateway's port (first handler returning true wins). */
+  route(handler: HttpHandler): () => void;
+  on<K extends keyof ServerEvents>(event: K, listener: ServerEvents[K]): () => void;
+  readonly connections: ReadonlyMap<string, ServerConnection>;
+  readonly broker: Broker;
+  readonly http: HttpServer;
+}
+
+const USER_CHANNEL_PREFIX = '$user:';
+
+interface LocalChannel {
+  connections: Set<Connection>;
+  handler: PublicationHandler;
+  ready: Promise<void>;
+}
+
+class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway {
+  readonly codec: Codec;
+  readonly limits: Limits;
+  readonly taps: Tap[];
+  readonly logger: Logger;
+  readonly broker: Broker;
+  readonly heartbeatMs: number;
+  readonly http: HttpServer;
+  readonly connections = new Map<string, Connection>();
+
+  private readonly ownsHttp: boolean;
+  private readonly ownsBroker: boolean;
+  private readonly path: string;
+  private readonly rules: ChannelRule[];
+  private readonly authenticator: Authenticator;
+  private readonly wss: WebSocketServer;
+  private readonly local = new Map<string, LocalChannel>();
+  private readonly rpcs = new Map<
+    string,
+    { handler: RpcHandler; schema: StandardSchemaV1 | undefined }
+  >();
+  private readonly httpHandlers: HttpHandler[] = [];
+  private readonly nodeId = randomBytes(4).toString('hex');
+  private connectionCounter = 0;
+  private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly options: ServerOptions) {
+    super();
+    this.codec = options.codec ?? jsonCodec;
+    this.limits = resolveLimits(options.limits);
+    this.taps = [...(options.taps ?? [])];
+    this.logger = options.logger ?? defaultLogger;
+    this.ownsBroker = options.broker === undefined;
+    this.broker = options.broker ?? memoryBroker();
+    this.path = options.path ?? '/ws';
+    this.rules = compileChannels(options.channels);
+    this.authenticator = createAuthenticator(options.auth);
+    this.heartbeatMs = options.heartbeat === false ? 0 : (options.heartbeat?.intervalMs ?? 25_000);
+    this.ownsHttp = options.server === undefined;
+    this.http = options.server ?? createHttpServer();
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: this.limits.hardMaxMessageBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
+    this.http.on('upgrade', this.onUpgrade);
+    this.http.on('request', this.onRequest);
+    if (this.heartbeatMs > 0) {
+      this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatMs);
+      this.heartbeatTimer.unref?.();
+    }
+  }
+
+  // ── HTTP and upgrade ─────────────────────────────────────────────────────────────────────
+
+  private readonly onRequest = async (request: IncomingMessage, response: ServerResponse) => {
+    try {
+      for (const handler of this.httpHandlers) if (await handler(request, response)) return;
+    } catch (error) {
+      this.logger.error({ err: error, url: request.url }, 'http handler failed');
+      if (!response.headersSent) response.writeHead(500).end();
+      return;
+    }
+    // On a shared server, routes the app registered itself answer everything else.
+    if (!this.ownsHttp || response.headersSent) return;
+    const upgradePath = pathOf(request) === this.path;
+    response.writeHead(upgradePath ? 426 : 404, { 'content-type': 'text/plain' });
+    response.end(upgradePath ? 'WebSocket upgrade required' : 'Not found');
+  };
+
+  private readonly onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (pathOf(request) !== this.path) {
+      // Another upgrade listener (e.g. Vite's HMR) may own this path on a shared server.
+      if (this.ownsHttp || this.http.listenerCount('upgrade') === 1)
+        reject(socket, 404, 'Not Found');
+      return;
+    }
+    if (this.closing) return reject(socket, 503, 'Service Unavailable');
+    const origins = this.limits.allowedOrigins;
+    if (origins && !origins.includes(request.headers.origin ?? ''))
+      return reject(socket, 403, 'Forbidden');
+    if (this.connections.size >= this.limits.maxConnections)
+      return reject(socket, 503, 'Service Unavailable');
+    this.wss.handleUpgrade(request, socket, head, (ws) => {
+      const connection = new Connection(this, ws, request);
+      this.connections.set(connection.id, connection);
+      for (const tap of this.taps) tap.open?.(connection, request);
+    });
+  };
+
+  async listen(): Promise<ListenAddress> {
+    if (!this.http.listening) {
+      await new Promise<void>((resolve, reject) => {
+        this.http.once('error', reject);
+        this.http.listen(this.options.port ?? 0, this.options.host ?? '127.0.0.1', () => {
+          this.http.off('error', reject);
+          resolve();
+        });
+      });
+    }
+    const address = this.http.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    return {
+      host: address.address,
+      port: address.port,
+      url: `ws://${host}:${address.port}${this.path}`,
+    };
+  }
+
+  route(handler: HttpHandler): () => void {
+    this.httpHandlers.push(handler);
+    return () => {
+      const index = this.httpHandlers.indexOf(handler);
+      if (index >= 0) this.httpHandlers.splice(index, 1);
+    };
+  }
+
+  tap(tap: Tap): () => void {
+    this.taps.push(tap);
+    return () => {
+      const index = this.taps.indexOf(tap);
+      if (index >= 0) this.taps.splice(index, 1);
+    };
+  }
+
+  // ── connections ──────────────────────────────────────────────────────────────────────────
+
+  nextConnectionId(): string {
+    return `${this.nodeId}-${(++this.connectionCounter).toString(36)}`;
+  }
+
+  authenticate(token: string | undefined, request: IncomingMessage): Promise<Identity> {
+    return this.authenticator(token, request);
+  }
+
+  admitUser(connection: Connection, identity: Identity): boolean {
+    if (identity.anonymous) return true;
+    const channel = USER_CHANNEL_PREFIX + identity.userId;
+    const existing = this.local.get(channel)?.connections.size ?? 0;
+    if (existing >= this.limits.maxConnectionsPerUser) return false;
+    this.joinChannel(connection, channel).catch((error) =>
+      this.logger.error({ err: error, channel }, 'broker subscribe failed'),
+    );
+    return true;
+  }
+
+  connectionAuthenticated(connection: Connection): void {
+    for (const tap of this.taps) tap.authenticated?.(connection);
+    this.emit('connection', connection);
+  }
+
+  connectionClosed(connection: Connection, code: number, reason: string): void {
+    this.connections.delete(connection.id);
+    const identity = connection.identity;
+    if (identity && !identity.anonymous)
+      this.leaveChannel(connection, USER_CHANNEL_PREFIX + identity.userId);
+    for (const tap of this.taps) tap.close?.(connection, code, reason);
+    if (identity) this.emit('disconnect', connection, code, reason);
+    if (this.closing && this.connections.size === 0) this.drained?.();
+  }
+
+  private drained: (() => void) | undefined;
+
+  /**
+   * One timer for all connections: each tick pings every open connection and drops those that
+   * stayed silent since the previous tick's ping, so a dead peer goes within two intervals.
+   */
+  private heartbeat(): void {
+    for (const connection of this.connections.values()) {
+      if (connection.state !== 'open') continue;
+      if (connection.awaitingPong) {
+        // A dead peer cannot take part in a closing handshake.
+        connection.terminate(CloseCode.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
+      } else {
+        connection.ping();
+      }
+    }
+  }
+
+  slowConsumer(connection: Connection): void {
+    this.logger.warn(
+      { connection: connection.id, user: connection.userId },
+      'slow consumer disconnected',
+    );
+  }
+
+  // ── channels ─────────────────────────────────────────────────────────────────────────────
+
+  async authorize(
+    connection: Connection,
+    channel: string,
+    action: ChannelAction,
+  ): Promise<ChannelRule> {
+    const rule = matchChannel(this.rules, channel);
+    if (!rule) throw new SwitchboardError(ErrorCode.NOT_FOUND, `Unknown channel "${channel}"`);
+    const check = rule.options.authorize;
+    if (check) {
+      let allowed: boolean;
+      try {
+        allowed = await check(connection.identity!, channel, action);
+      } catch (error) {
+        if (error instanceof SwitchboardError) throw error;
+        this.logger.error({ err: error, channel, action }, 'authorize hook threw');
+        throw new SwitchboardError(ErrorCode.INTERNAL, 'Internal error');
+      }
+      if (!allowed)
+        throw new SwitchboardError(ErrorCode.FORBIDDEN, `Not allowed to ${action} "${channel}"`);
+    }
+    return rule;
+  }
+
+  async validateEvent(rule: ChannelRule, event: string, data: unknown): Promise<unknown> {
+    if (isReservedEvent(event))
+      throw new SwitchboardError(ErrorCode.BAD_FRAME, `"${event}" is a reserved event name`);
+    const events = rule.options.events;
+    if (!events) return data;
+    if (!Object.hasOwn(events, event))
+      throw new SwitchboardError(ErrorCode.UNKNOWN_EVENT, `Unknown event "${event}"`);
+    const schema = events[event];
+    if (!schema) return data;
+    const result = await validate(schema, data);
+    if (!result.ok) {
+      throw new SwitchboardError(ErrorCode.VALIDATION_FAILED, `Invalid "${event}" payload`, {
+        issues: result.issues,
+      });
+    }
+    return result.value;
+  }
+
+  joinChannel(connection: Connection, channel: string): Promise<void> {
+    let entry = this.local.get(channel);
+    if (!entry) {
+      const connections = new Set<Connection>();
+      // One handler per local channel entry, so a late unsubscribe of an old entry can never
+      // remove a newer one's subscription.
+      const handler: PublicationHandler = (publication) => this.fanOut(connections, publication);
+      const ready = this.broker.subscribe(channel, handler);
+      entry = { connections, handler, ready };
+      this.local.set(channel, entry);
+    }
+    entry.connections.add(connection);
+    return entry.ready;
+  }
+
+  leaveChannel(connection: Connection, channel: string): void {
+    const entry = this.local.get(channel);
+    if (!entry?.connections.delete(connection) || entry.connections.size > 0) return;
+    this.local.delete(channel);
+    this.broker
+      .unsubscribe(channel, entry.handler)
+      .catch((error) => this.logger.error({ err: error, channel }, 'broker unsubscribe failed'));
+  }
+
+  /** Encode once, write to every local subscriber: the per-subscriber cost is one socket write. */
+  private fanOut(connections: Set<Connection>, publication: Publication): void {
+    if (connections.size === 0) return;
+    const frame = this.publicationFrame(publication);
+    const raw = this.encode(frame);
+    for (const connection of connections) connection.deliver(publication, raw, frame);
+  }
+
+  publicationFrame(publication: Publication): MessageFrame {
+    if (publication.channel.startsWith(USER_CHANNEL_PREFIX)) {
+      return { type: 'message', event: publication.event, data: publication.data };
+    }
+    const frame: MessageFrame = {
+      type: 'message',
+      channel: publication.channel,
+      event: publication.event,
+      data: publication.data,
+      offset: publication.offset,
+      epoch: publication.epoch,
+    };
+    if (publication.user !== undefined) frame.user = publication.user;
+    return frame;
+  }
+
+  encodePublication(publication: Publication): Buffer {
+    return this.encode(this.publicationFrame(publication));
+  }
+
+  encode(frame: ServerFrame): Buffer {
+    const out = this.codec.encode(frame);
+    return typeof out === 'string'
+      ? Buffer.from(out)
+      : Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+  }
+
+  async publishToBroker(
+    channel: string,
+    event: string,
+    data: unknown,
+    options: InternalPublishOptions,
+  ): Promise<PublishResult> {
+    const history = matchChannel(this.rules, channel)?.options.history;
+    const input = {
+      event,
+      data,
+      ...(options.user !== undefined && { user: options.user }),
+      ...(options.exceptConnection !== undefined && { exceptConnection: options.exceptConnection }),
+    };
+    try {
+      return await this.broker.publish(channel, input, {
+        ...(history && { history }),
+        ...(options.idempotencyKey !== undefined && { idempotencyKey: options.idempotencyKey }),
+      });
+    } catch (error) {
+      if (error instanceof SwitchboardError) throw error;
+      this.logger.error({ err: error, channel }, 'broker publish failed');
+      throw new SwitchboardError(ErrorCode.UNAVAILABLE, 'Publication could not be stored; retry');
+    }
+  }
+
+  // ── RPC ──────────────────────────────────────────────────────────────────────────────────
+
+  rpc(name: string, handler: RpcHandler<never>, options: RpcOptions = {}): void {
+    if (this.rpcs.has(name)) throw new Error(`RPC "${name}" is already registered`);
+    this.rpcs.set(name, { handler: handler as RpcHandler, schema: options.schema });
+  }
+
+  async callRpc(connection: Connection, method: string, data: unknown): Promise<unknown> {
+    const entry = this.rpcs.get(method);
+    if (!entry) throw new SwitchboardError(ErrorCode.NOT_FOUND, `Unknown method "${method}"`);
+    let input = data;
+    if (entry.schema) {
+      const result = await validate(entry.schema, data);
+      if (!result.ok) {
+        throw new SwitchboardError(ErrorCode.VALIDATION_FAILED, `Invalid "${method}" request`, {
+          issues: result.issues,
+        });
+      }
+      input = result.value;
+    }
+    return entry.handler(input, { connection, identity: connection.identity! });
+  }
+
+  // ── app-facing sends ─────────────────────────────────────────────────────────────────────
+
+  publish(
+    channel: string,
+    event: string,
+    data?: unknown,
+    options: PublishOptions = {},
+  ): Promise<PublishResult> {
+    if (isReservedEvent(event))
+      return Promise.reject(new TypeError(`"${event}" is a reserved event name`));
+    return this.publishToBroker(channel, event, data, options);
+  }
+
+  async sendToUser(userId: string, event: string, data?: unknown): Promise<void> {
+    await this.broker.publish(USER_CHANNEL_PREFIX + userId, { event, data });
+  }
+
+  sendToConnection(connectionId: string, event: string, data?: unknown): boolean {
+    const connection = this.connections.get(connectionId);
+    return connection?.state === 'open' ? connection.send(event, data) : false;
+  }
+
+  disconnectUser(
+    userId: string,
+    code: number = CloseCode.DISCONNECTED_BY_SERVER,
+    reason = 'disconnected',
+  ): number {
+    const entry = this.local.get(USER_CHANNEL_PREFIX + userId);
+    if (!entry) return 0;
+    const connections = [...entry.connections];
+    for (const connection of connections) connection.close(code, reason);
+    return connections.length;
+  }
+
+  // ── shutdown ─────────────────────────────────────────────────────────────────────────────
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  /*
+   * Graceful close, as the client sees it:
+   *
+   *   server                                   client
+   *     | -- close frame 1001 "going away" -->  |   (client schedules a reconnect elsewhere)
+   *     | <-- close frame 1001 --------------- |
+   *     | TCP FIN                               |
+   *
+   * A client that does not answer within limits.closeTimeoutMs is cut off.
+   */
+  private async shutdown(): Promise<void> {
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+    if (this.connections.size > 0) {
+      const drained = new Promise<void>((resolve) => {
+        this.drained = resolve;
+      });
+      for (const connection of this.connections.values()) {
+        if (connection.state === 'closing') continue;
+        connection.close(CloseCode.GOING_AWAY, 'server shutting down');
+      }
+      await drained;
+    }
+    this.http.off('upgrade', this.onUpgrade);
+    this.http.off('request', this.onRequest);
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    if (this.ownsHttp && this.http.listening) {
+      const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
+      this.http.closeAllConnections();
+      await closed;
+    }
+    if (this.ownsBroker) await this.broker.close();
+  }
+}
+
+function pathOf(request: IncomingMessage): string {
+  const url = request.url ?? '/';
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
+function reject(socket: Duplex, status: number, message: string): void {
+  socket.once('finish', () => socket.destroy());
+  socket.end(`HTTP/1.1 ${status} ${message}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+/** The gateway: WebSocket endpoint, channels, RPC and limits on one HTTP server. */
+export function createServer(options: ServerOptions = {}): Server {
+  return new SwitchboardServer(options);
+}

@@ -1,0 +1,24 @@
+import type { IncomingMessage } from 'node:http';
+import type { ServerFrame } from '../protocol/frames.js';
+import type { ServerConnection } from './connection.js';
+
+/**
+ * An observer of the gateway's traffic: the inspector, metrics and tracing all plug in here.
+ * The gateway checks `taps.length` before building anything for them, so with no tap attached
+ * the hot path pays one array-length read.
+ */
+export interface Tap {
+  /** The socket was accepted; the connection has not authenticated yet. */
+  open?(connection: ServerConnection, request: IncomingMessage): void;
+  /** `connect` succeeded: `connection.identity` is set. */
+  authenticated?(connection: ServerConnection): void;
+  close?(connection: ServerConnection, code: number, reason: string): void;
+  /** One WebSocket message in; `frames` is undefined when it could not be decoded. */
+  inbound?(
+    connection: ServerConnection,
+    raw: Uint8Array,
+    frames: readonly unknown[] | undefined,
+  ): void;
+  /** One frame out, as encoded (a broadcast shares `raw` between recipients). */
+  outbound?(connection: ServerConnection, raw: Uint8Array, frame: ServerFrame): void;
+}
