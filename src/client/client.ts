@@ -118,6 +118,8 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
   #liveTimer: ReturnType<typeof setInterval> | undefined;
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   #lastSeen = 0;
+  #everConnected = false;
+  #closeError: SwitchboardError | undefined;
   #heartbeatMs = 0;
   #session = randomId();
   #publishCount = 0;
@@ -157,7 +159,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
       const off = this.on('state', ({ state, reason }) => {
         if (state === 'connected') resolve();
         else if (state === 'closed')
-          reject(new SwitchboardError(ErrorCode.CLOSED, reason ?? 'closed'));
+          reject(this.#closeError ?? new SwitchboardError(ErrorCode.CLOSED, reason ?? 'closed'));
         else return;
         off();
       });
@@ -204,7 +206,8 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
   }
 
   #connected(reply: ConnectReply): void {
-    if (this.#attempt > 0 || this.#m.messagesIn > 1) this.#m.reconnects++;
+    if (this.#everConnected) this.#m.reconnects++;
+    this.#everConnected = true;
     this.#attempt = 0;
     this.connectionId = reply.connection;
     this.userId = reply.user;
@@ -262,6 +265,8 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
 
   #shutdown(reason: string, code: ErrorCode): void {
     if (this.state === 'closed') return;
+    const error = new SwitchboardError(code, reason);
+    this.#closeError = error;
     this.#setState('closed', reason);
     clearTimeout(this.#retryTimer);
     clearInterval(this.#liveTimer);
@@ -273,7 +278,6 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
       ws.onclose = ws.onmessage = ws.onopen = null;
       ws.close(1000);
     }
-    const error = new SwitchboardError(code, reason);
     for (const pending of [...this.#inflight.values(), ...this.#queue]) {
       clearTimeout(pending.timer);
       pending.reject(error);

@@ -119,7 +119,9 @@ export interface Server {
     handler: RpcHandler<StandardSchemaV1.InferOutput<S>>,
     options: RpcOptions<S> & { schema: S },
   ): void;
-  rpc(name: string, handler: RpcHandler): void;
+  /** Without a schema the handler gets the data unchecked: type it as you trust it. */
+  // biome-ignore lint/suspicious/noExplicitAny: the caller declares the unvalidated payload's type
+  rpc<T = any>(name: string, handler: RpcHandler<T>): void;
   /** Add an observer of connections and frames; returns its remover. */
   tap(tap: Tap): () => void;
   /** Serve extra HTTP routes on the gateway's port (first handler returning true wins). */

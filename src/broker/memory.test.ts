@@ -1,0 +1,110 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { memoryBroker } from './memory.js';
+import type { Publication } from './types.js';
+
+const history = { size: 3, ttlMs: 60_000 };
+
+describe('memoryBroker', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('assigns increasing offsets in one epoch and fans out to node subscribers', async () => {
+    const broker = memoryBroker();
+    const got: Publication[] = [];
+    await broker.subscribe('c', (p) => got.push(p));
+    const a = await broker.publish('c', { event: 'e', data: 1 });
+    const b = await broker.publish('c', { event: 'e', data: 2 });
+    expect([a.offset, b.offset]).toEqual([1, 2]);
+    expect(a.epoch).toBe(b.epoch);
+    expect(got.map((p) => p.data)).toEqual([1, 2]);
+    await broker.close();
+  });
+
+  it('recovers exactly the missed publications while they are kept', async () => {
+    const broker = memoryBroker();
+    const first = await broker.publish('c', { event: 'e', data: 1 }, { history });
+    await broker.publish('c', { event: 'e', data: 2 }, { history });
+    await broker.publish('c', { event: 'e', data: 3 }, { history });
+    const result = await broker.history('c', {
+      since: { offset: first.offset, epoch: first.epoch },
+    });
+    expect(result).toMatchObject({ recovered: true, offset: 3 });
+    expect(result.publications.map((p) => p.data)).toEqual([2, 3]);
+    await broker.close();
+  });
+
+  it('says recovered: false when the first missed one was pushed out or the epoch differs', async () => {
+    const broker = memoryBroker();
+    const first = await broker.publish('c', { event: 'e', data: 1 }, { history });
+    for (let i = 2; i <= 5; i++) await broker.publish('c', { event: 'e', data: i }, { history });
+    expect(
+      await broker.history('c', { since: { offset: first.offset, epoch: first.epoch } }),
+    ).toMatchObject({
+      recovered: false,
+      publications: [],
+    });
+    // Offset 2 was pushed out too (kept: 3, 4, 5); from offset 2 on nothing is missing.
+    expect(
+      (await broker.history('c', { since: { offset: 2, epoch: first.epoch } })).recovered,
+    ).toBe(true);
+    expect((await broker.history('c', { since: { offset: 5, epoch: 'other' } })).recovered).toBe(
+      false,
+    );
+    await broker.close();
+  });
+
+  it('ages history out by ttl', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const broker = memoryBroker();
+    const first = await broker.publish(
+      'c',
+      { event: 'e', data: 1 },
+      { history: { size: 10, ttlMs: 1000 } },
+    );
+    await broker.publish('c', { event: 'e', data: 2 }, { history: { size: 10, ttlMs: 1000 } });
+    vi.setSystemTime(Date.now() + 1500);
+    const result = await broker.history('c', {
+      since: { offset: first.offset, epoch: first.epoch },
+    });
+    expect(result.recovered).toBe(false);
+    await broker.close();
+  });
+
+  it('returns the first result for a repeated idempotency key without publishing again', async () => {
+    const broker = memoryBroker();
+    const got: unknown[] = [];
+    await broker.subscribe('c', (p) => got.push(p.data));
+    const once = await broker.publish('c', { event: 'e', data: 1 }, { idempotencyKey: 'k' });
+    const again = await broker.publish('c', { event: 'e', data: 1 }, { idempotencyKey: 'k' });
+    expect(again).toEqual({ ...once, duplicate: true });
+    expect(got).toEqual([1]);
+    await broker.close();
+  });
+
+  it('forgets idempotency keys beyond its bound, oldest first', async () => {
+    const broker = memoryBroker({ maxIdempotencyKeys: 2 });
+    await broker.publish('c', { event: 'e', data: 1 }, { idempotencyKey: 'a' });
+    await broker.publish('c', { event: 'e', data: 2 }, { idempotencyKey: 'b' });
+    await broker.publish('c', { event: 'e', data: 3 }, { idempotencyKey: 'c' });
+    expect(
+      (await broker.publish('c', { event: 'e', data: 1 }, { idempotencyKey: 'a' })).duplicate,
+    ).toBe(false);
+    expect(
+      (await broker.publish('c', { event: 'e', data: 3 }, { idempotencyKey: 'c' })).duplicate,
+    ).toBe(true);
+    await broker.close();
+  });
+
+  it('a throwing subscriber does not stop the others', async () => {
+    const broker = memoryBroker();
+    const got: number[] = [];
+    await broker.subscribe('c', () => {
+      throw new Error('bad handler');
+    });
+    await broker.subscribe('c', (p) => got.push(p.offset));
+    await broker.publish('c', { event: 'e', data: 1 });
+    expect(got).toEqual([1]);
+    await broker.close();
+  });
+});

@@ -1,0 +1,168 @@
+import { SignJWT } from 'jose';
+import { afterEach } from 'vitest';
+import WebSocket from 'ws';
+import { type Client, type ClientOptions, createClient } from '../src/client/index.js';
+import { createServer, type Server, type ServerOptions } from '../src/server/index.js';
+
+export const SECRET = 'test-secret-that-is-long-enough-for-hs256';
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** Runs after the current test, in reverse order of registration. */
+export function onCleanup(cleanup: () => unknown): void {
+  cleanups.push(cleanup);
+}
+
+export async function startServer(
+  options: ServerOptions = {},
+): Promise<{ server: Server; url: string; port: number }> {
+  const server = createServer({
+    auth: { jwt: { secret: SECRET } },
+    channels: { 'chat:*': {} },
+    ...options,
+  });
+  const { url, port } = await server.listen();
+  onCleanup(() => server.close());
+  return { server, url, port };
+}
+
+export function token(
+  sub: string,
+  claims: Record<string, unknown> = {},
+  expiresIn: string | number = '1h',
+): Promise<string> {
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(sub)
+    .setIssuedAt()
+    .setExpirationTime(expiresIn)
+    .sign(new TextEncoder().encode(SECRET));
+}
+
+export function client(url: string, options: Partial<ClientOptions> = {}): Client {
+  const c = createClient({
+    url,
+    WebSocket: WebSocket as unknown as ClientOptions['WebSocket'] & object,
+    reconnect: { minDelayMs: 20, maxDelayMs: 200 },
+    ...options,
+  });
+  onCleanup(() => c.close());
+  return c;
+}
+
+export async function connected(
+  url: string,
+  user = 'alice',
+  options: Partial<ClientOptions> = {},
+): Promise<Client> {
+  const c = client(url, { token: await token(user), ...options });
+  await c.connect();
+  return c;
+}
+
+/** Polls until `check` returns truthy; bounded so a broken feature fails instead of hanging. */
+export async function waitFor<T>(
+  check: () => T | Promise<T>,
+  timeoutMs = 5_000,
+  what = 'condition',
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** A bare socket speaking the protocol by hand, for what a well-behaved client would never send. */
+export class RawSocket {
+  readonly ws: WebSocket;
+  readonly received: unknown[] = [];
+  closed: { code: number; reason: string } | undefined;
+  private waiters: (() => void)[] = [];
+
+  private constructor(url: string, headers: Record<string, string>) {
+    this.ws = new WebSocket(url, { headers });
+    this.ws.on('message', (data) => {
+      const parsed = JSON.parse(data.toString());
+      for (const frame of Array.isArray(parsed) ? parsed : [parsed]) this.received.push(frame);
+      this.wake();
+    });
+    this.ws.on('close', (code, reason) => {
+      this.closed = { code, reason: reason.toString() };
+      this.wake();
+    });
+    this.ws.on('error', () => {});
+  }
+
+  static async open(url: string, headers: Record<string, string> = {}): Promise<RawSocket> {
+    const socket = new RawSocket(url, headers);
+    onCleanup(() => socket.ws.terminate());
+    await new Promise<void>((resolve, reject) => {
+      socket.ws.once('open', () => resolve());
+      socket.ws.once('error', reject);
+      socket.ws.once('unexpected-response', (_req, res) =>
+        reject(new Error(`HTTP ${res.statusCode}`)),
+      );
+    });
+    return socket;
+  }
+
+  /** Opens and authenticates as `user`. */
+  static async connect(url: string, user = 'raw'): Promise<RawSocket> {
+    const socket = await RawSocket.open(url);
+    socket.send({ type: 'connect', id: 0, version: 1, token: await token(user) });
+    await socket.reply(0);
+    return socket;
+  }
+
+  send(frame: unknown): void {
+    this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
+  }
+
+  private wake(): void {
+    for (const waiter of this.waiters.splice(0)) waiter();
+  }
+
+  /** The next received frame matching `match` (frames already received count). */
+  async next<T = Record<string, unknown>>(
+    match: (frame: Record<string, unknown>) => boolean,
+    timeoutMs = 3_000,
+  ): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const index = this.received.findIndex((f) => match(f as Record<string, unknown>));
+      if (index >= 0) return this.received.splice(index, 1)[0] as T;
+      if (this.closed)
+        throw new Error(
+          `Socket closed (${this.closed.code} ${this.closed.reason}) before a matching frame`,
+        );
+      const left = deadline - Date.now();
+      if (left <= 0)
+        throw new Error(`No matching frame; received: ${JSON.stringify(this.received)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** The reply or error answering request `id`. */
+  reply(id: number): Promise<Record<string, unknown>> {
+    return this.next((f) => f['id'] === id && (f['type'] === 'reply' || f['type'] === 'error'));
+  }
+
+  async closedWith(timeoutMs = 3_000): Promise<{ code: number; reason: string }> {
+    await waitFor(() => this.closed, timeoutMs, 'socket close');
+    return this.closed!;
+  }
+}
