@@ -1,0 +1,97 @@
+// The demo `npm start` runs: a chat with a streaming agent on the in-memory broker.
+// Issue #6 replaces the page with the React app; the gateway wiring stays this small.
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { SignJWT } from 'jose';
+import { createServer, SwitchboardError } from 'switchboard/server';
+
+const port = Number(process.env.PORT ?? 3000);
+const host = process.env.HOST ?? '127.0.0.1';
+const secret = process.env.JWT_SECRET ?? randomBytes(32).toString('hex');
+const key = new TextEncoder().encode(secret);
+
+const server = createServer({
+  port,
+  host,
+  auth: { jwt: { secret } },
+  channels: {
+    'room:*': {
+      history: { size: 200, ttlMs: 60 * 60 * 1000 },
+      events: { message: null, typing: null },
+    },
+    'agent:*': { clientPublish: false, history: { size: 500, ttlMs: 10 * 60 * 1000 } },
+  },
+});
+
+const page = await readFile(fileURLToPath(new URL('./index.html', import.meta.url)), 'utf8');
+const bundle = await build({
+  entryPoints: [fileURLToPath(new URL('./app.js', import.meta.url))],
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  minify: true,
+  write: false,
+});
+const appJs = bundle.outputFiles[0].text;
+
+server.route(async (req, res) => {
+  const url = new URL(req.url ?? '/', 'http://demo');
+  if (url.pathname === '/') {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(page);
+  } else if (url.pathname === '/app.js') {
+    res.writeHead(200, { 'content-type': 'text/javascript' }).end(appJs);
+  } else if (url.pathname === '/login' && req.method === 'POST') {
+    // A development login: any name gets a short-lived token. Never ship this.
+    const name =
+      (url.searchParams.get('name') ?? '').trim().slice(0, 32) ||
+      `guest-${randomBytes(2).toString('hex')}`;
+    const token = await new SignJWT({ name })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(name)
+      .setExpirationTime('15m')
+      .sign(key);
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ token, user: name }));
+  } else {
+    return false;
+  }
+  return true;
+});
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// The simulated agent: status, progress, then the reply streamed chunk by chunk.
+server.rpc('agent.ask', async ({ room, prompt }, { identity }) => {
+  if (typeof room !== 'string' || typeof prompt !== 'string' || prompt.length > 2000) {
+    throw new SwitchboardError('VALIDATION_FAILED', 'room and prompt are required');
+  }
+  const channel = `agent:${room}`;
+  const id = randomBytes(4).toString('hex');
+  void (async () => {
+    await server.publish(channel, 'status', { id, state: 'thinking', for: identity.userId });
+    for (const percent of [20, 50, 80]) {
+      await sleep(250);
+      await server.publish(channel, 'status', { id, state: 'searching', progress: percent });
+    }
+    const answer = `You asked: "${prompt.replace(/^@agent\s*/, '')}". Here is a streamed answer, token by token, delivered to everyone in the room with offsets, so a reconnecting page resumes without gaps or duplicates.`;
+    for (const token of answer.split(/(?<= )/)) {
+      await sleep(60);
+      await server.publish(channel, 'chunk', { id, text: token });
+    }
+    await server.publish(channel, 'status', { id, state: 'done' });
+  })();
+  return { id };
+});
+
+const address = await server.listen();
+console.log(`Switchboard demo: http://${host}:${address.port}/  (WebSocket ${address.url})`);
+
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, async () => {
+    await server.close();
+    process.exit(0);
+  });
+}

@@ -1,0 +1,20 @@
+import { createClient } from 'switchboard/client';
+import { createServer } from 'switchboard/server';
+import WebSocket from 'ws'; // browsers and Node 22+ have a global WebSocket
+
+const server = createServer({
+  auth: { authenticate: (token) => ({ userId: token }) },
+  channels: { 'chat:*': {} },
+});
+server.rpc('time', () => new Date().toISOString());
+const { url } = await server.listen();
+
+const client = createClient({ url, token: 'alice', WebSocket });
+client
+  .subscribe('chat:lobby')
+  .on('message', (data, meta) => console.log(meta.user, 'says', data.text));
+await client.connect();
+await client.publish('chat:lobby', 'message', { text: 'hello' });
+console.log('server time:', await client.request('time'));
+client.close();
+await server.close();

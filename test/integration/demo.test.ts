@@ -1,0 +1,61 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { client, waitFor } from '../helpers.js';
+
+let demo: ChildProcess | undefined;
+afterEach(() => {
+  demo?.kill('SIGTERM');
+  demo = undefined;
+});
+
+describe('the demo npm start runs', () => {
+  it('serves the page, logs in, and streams an agent reply to the room', async () => {
+    demo = spawn(process.execPath, ['demo/server.js'], {
+      env: { ...process.env, PORT: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    demo.stdout!.on('data', (chunk) => (output += chunk));
+    demo.stderr!.on('data', (chunk) => (output += chunk));
+    const http = await waitFor(
+      () => output.match(/http:\/\/127\.0\.0\.1:(\d+)\//)?.[0],
+      15_000,
+      'demo to start',
+    );
+
+    const page = await fetch(http);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('Switchboard demo');
+    expect((await fetch(`${http}app.js`)).status).toBe(200);
+
+    const login = async () =>
+      (
+        (await (await fetch(`${http}login?name=tester`, { method: 'POST' })).json()) as {
+          token: string;
+        }
+      ).token;
+    const c = client(`${http.replace('http', 'ws')}ws`, { token: login });
+    await c.connect();
+    const agent = c.subscribe('agent:lobby');
+    const chunks: string[] = [];
+    const states: string[] = [];
+    agent.on('chunk', ({ text }: { text: string }) => chunks.push(text));
+    agent.on('status', ({ state }: { state: string }) => states.push(state));
+    await agent.ready();
+    await c.subscribe('room:lobby').publish('message', { text: '@agent hello' });
+    await c.request('agent.ask', { room: 'lobby', prompt: '@agent hello' });
+    await waitFor(() => states.includes('done'), 15_000, 'agent to finish');
+    expect(states.slice(0, 2)).toEqual(['thinking', 'searching']);
+    expect(chunks.join('')).toContain('You asked: "hello"');
+  });
+});
+
+describe('README', () => {
+  it('shows the quickstart example as it is in examples/quickstart.mjs', () => {
+    const readme = readFileSync('README.md', 'utf8');
+    const example = readFileSync('examples/quickstart.mjs', 'utf8');
+    const block = readme.split('## Ten lines that run')[1]!.split('```js\n')[1]!.split('```')[0]!;
+    for (const line of block.split('\n').filter(Boolean)) expect(example).toContain(line);
+  });
+});
