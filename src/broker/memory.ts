@@ -2,6 +2,7 @@ import type {
   Broker,
   HistoryQuery,
   HistoryResult,
+  PresenceMember,
   Publication,
   PublicationHandler,
   PublishInput,
@@ -24,6 +25,8 @@ interface ChannelState {
   /** Oldest first; bounded by the publishing options' size and age. */
   history: Publication[];
   handlers: Set<PublicationHandler>;
+  /** connection → member and when the entry lapses unless refreshed. */
+  presence: Map<string, { member: PresenceMember; expiresAt: number }>;
 }
 
 interface RememberedKey {
@@ -60,6 +63,9 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
     const now = Date.now();
     for (const [name, state] of channels) {
       trim(state, now, ttlByChannel.get(name) ?? 0, state.history.length);
+      for (const [connection, entry] of state.presence) {
+        if (entry.expiresAt <= now) state.presence.delete(connection);
+      }
       forgetIfIdle(name, state);
     }
     for (const [key, remembered] of keys) {
@@ -72,7 +78,7 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
   function state(channel: string): ChannelState {
     let s = channels.get(channel);
     if (!s) {
-      s = { epoch: newEpoch(), offset: 0, history: [], handlers: new Set() };
+      s = { epoch: newEpoch(), offset: 0, history: [], handlers: new Set(), presence: new Map() };
       channels.set(channel, s);
     }
     return s;
@@ -81,7 +87,7 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
   // Dropping an idle channel starts a new epoch next time, which is honest: nothing is kept to
   // recover from, so a returning subscriber must be told `recovered: false`.
   function forgetIfIdle(channel: string, s: ChannelState): void {
-    if (s.handlers.size === 0 && s.history.length === 0) {
+    if (s.handlers.size === 0 && s.history.length === 0 && s.presence.size === 0) {
       channels.delete(channel);
       ttlByChannel.delete(channel);
     }
@@ -195,6 +201,29 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
         publications,
         recovered: complete && publications.length >= Math.max(0, missed),
       };
+    },
+
+    async presenceAdd(channel, member, ttlMs) {
+      assertOpen();
+      state(channel).presence.set(member.connection, { member, expiresAt: Date.now() + ttlMs });
+    },
+
+    async presenceRemove(channel, connection) {
+      const s = channels.get(channel);
+      if (!s) return;
+      s.presence.delete(connection);
+      forgetIfIdle(channel, s);
+    },
+
+    async presence(channel) {
+      assertOpen();
+      const s = channels.get(channel);
+      if (!s) return [];
+      const now = Date.now();
+      const members: PresenceMember[] = [];
+      for (const entry of s.presence.values())
+        if (entry.expiresAt > now) members.push(entry.member);
+      return members;
     },
 
     async close() {

@@ -1,4 +1,6 @@
-import type { StreamPosition } from '../protocol/frames.js';
+import type { PresenceMember, StreamMarker, StreamPosition } from '../protocol/frames.js';
+
+export type { PresenceMember, StreamMarker };
 
 /** A channel publication as the broker stores and fans it out. */
 export interface Publication {
@@ -15,6 +17,9 @@ export interface Publication {
   user?: string;
   /** A connection that must not receive it (the sender, for `exceptSelf`). */
   exceptConnection?: string;
+  /** Delivered to current subscribers only; `offset` is the channel's position, not its own. */
+  ephemeral?: true;
+  stream?: StreamMarker;
 }
 
 export interface PublishInput {
@@ -22,6 +27,7 @@ export interface PublishInput {
   data: unknown;
   user?: string;
   exceptConnection?: string;
+  stream?: StreamMarker;
 }
 
 export interface HistoryOptions {
@@ -35,6 +41,8 @@ export interface PublishOptions {
   history?: HistoryOptions;
   /** A repeat of a key inside the broker's idempotency window returns the first result unpublished. */
   idempotencyKey?: string;
+  /** Fan out without assigning an offset or keeping it (typing indicators, presence events). */
+  ephemeral?: boolean;
 }
 
 export interface PublishResult extends StreamPosition {
@@ -72,5 +80,12 @@ export interface Broker {
   subscribe(channel: string, handler: PublicationHandler): Promise<void>;
   unsubscribe(channel: string, handler: PublicationHandler): Promise<void>;
   history(channel: string, query?: HistoryQuery): Promise<HistoryResult>;
+  /**
+   * Records a connection as present. `ttlMs` bounds how long the entry outlives its node if the
+   * node dies without removing it; live nodes call this again before it runs out.
+   */
+  presenceAdd(channel: string, member: PresenceMember, ttlMs: number): Promise<void>;
+  presenceRemove(channel: string, connection: string): Promise<void>;
+  presence(channel: string): Promise<PresenceMember[]>;
   close(): Promise<void>;
 }

@@ -515,6 +515,8 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
     };
     if (data !== undefined) frame.data = data;
     if (options.exceptSelf) frame.exceptSelf = true;
+    if (options.ephemeral) frame.ephemeral = true;
+    if (options.stream) frame.stream = options.stream;
     return this.#request<PublishReply>(frame, options.timeoutMs ?? this.#o.outbox?.ttlMs ?? 30_000);
   }
 
@@ -561,6 +563,14 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
         this.#o.requestTimeoutMs ?? 10_000,
       ).catch(() => {});
     }
+  }
+
+  /** @internal Requests a subscription makes on its own behalf. */
+  call<T>(type: 'presence' | 'history', channel: string, fields: object = {}): Promise<T> {
+    return this.#request<T>(
+      { ...fields, type, id: this.#id(), channel } as Frame,
+      this.#o.requestTimeoutMs ?? 10_000,
+    );
   }
 
   /** Round trip to the server and back, in ms. */

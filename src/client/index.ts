@@ -1,7 +1,14 @@
 export { CloseCode, shouldReconnect } from '../protocol/close-codes.js';
 export { type Codec, jsonCodec } from '../protocol/codec.js';
 export { ErrorCode, SwitchboardError } from '../protocol/errors.js';
-export type { PublishReply, StreamPosition } from '../protocol/frames.js';
+export type {
+  HistoryReply,
+  MessageFrame,
+  PresenceMember,
+  PublishReply,
+  StreamMarker,
+  StreamPosition,
+} from '../protocol/frames.js';
 export type { ReconnectOptions } from './backoff.js';
 export {
   Client,
@@ -16,6 +23,8 @@ export {
   type WebSocketLike,
 } from './client.js';
 export {
+  type ClientStream,
+  type HistoryOptions,
   type MessageMeta,
   type PublishCallOptions,
   type SubscribedEvent,

@@ -1,7 +1,10 @@
 import type { SwitchboardError } from '../protocol/errors.js';
 import type {
+  HistoryReply,
   MessageFrame,
+  PresenceMember,
   PublishReply,
+  StreamMarker,
   StreamPosition,
   SubscribeReply,
 } from '../protocol/frames.js';
@@ -12,10 +15,14 @@ export type SubscriptionState = 'subscribing' | 'subscribed' | 'unsubscribed';
 export interface MessageMeta {
   channel: string;
   event: string;
-  offset: number;
-  epoch: string;
+  /** Absent on ephemeral messages, which are neither kept nor replayed. */
+  offset?: number;
+  epoch?: string;
+  ephemeral?: true;
   /** The publishing user, when a client published it. */
   user?: string;
+  /** Set on stream chunks: the stream's id, the chunk's sequence number, open/end/error. */
+  stream?: StreamMarker;
 }
 
 export interface SubscribedEvent extends StreamPosition {
@@ -26,6 +33,10 @@ export interface SubscribedEvent extends StreamPosition {
 export interface PublishCallOptions {
   /** Do not deliver this publication back to this client. */
   exceptSelf?: boolean;
+  /** Deliver to current subscribers only: not kept, not replayed (typing indicators). */
+  ephemeral?: boolean;
+  /** @internal Set by `ClientStream`. */
+  stream?: StreamMarker;
   /** How long it may wait in the outbox and for the server's ack. Default: the client's outbox TTL. */
   timeoutMs?: number;
 }
@@ -36,6 +47,19 @@ type SubscriptionEvents = {
   [event: string]: Handler;
 };
 
+export interface HistoryOptions {
+  limit?: number;
+  since?: StreamPosition;
+}
+
+/** A stream this client writes: chunks go through the outbox in order, each published once. */
+export interface ClientStream {
+  readonly id: string;
+  write(chunk: unknown): Promise<PublishReply>;
+  end(data?: unknown): Promise<PublishReply>;
+  fail(message: string): Promise<PublishReply>;
+}
+
 /** What a subscription needs from its client; an interface so the two files stay independent. */
 export interface SubscriptionHost {
   publish(
@@ -45,11 +69,14 @@ export interface SubscriptionHost {
     options?: PublishCallOptions,
   ): Promise<PublishReply>;
   unsubscribe(subscription: Subscription): void;
+  call<T>(type: 'presence' | 'history', channel: string, fields?: object): Promise<T>;
 }
 
 /**
  * `sub.on(event, (data, meta) => …)` for channel events, `'*'` for all of them; lifecycle events
- * `'subscribed'` (SubscribedEvent), `'unsubscribed'` and `'error'` (SwitchboardError).
+ * `'subscribed'` (SubscribedEvent), after a resubscribe also `'recovered'` or `'gap'` (missed
+ * publications could not all be replayed: refetch state), `'unsubscribed'` and `'error'`.
+ * Presence: `'$join'` and `'$leave'` with the member.
  *
  * A channel subscription. It outlives connections: after a reconnect the client resubscribes
  * from `position`, so the server replays what was missed, and drops anything already delivered.
@@ -75,6 +102,34 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     this.host.unsubscribe(this);
   }
 
+  /** Who is here now (channels with presence enabled). Live changes: `$join` and `$leave`. */
+  async presence(): Promise<PresenceMember[]> {
+    return (await this.host.call<{ members: PresenceMember[] }>('presence', this.channel)).members;
+  }
+
+  /** Kept publications as message frames, oldest first (the newest `limit`, or those after `since`). */
+  history(options: HistoryOptions = {}): Promise<HistoryReply> {
+    return this.host.call<HistoryReply>('history', this.channel, options);
+  }
+
+  /** Opens a stream on this channel (where the server enables streams and lets this client publish). */
+  stream(event = 'stream', data?: unknown): ClientStream {
+    const id = Math.random().toString(36).slice(2) + Date.now().toString(36);
+    let seq = 0;
+    const send = (payload: unknown, status?: StreamMarker['status']) => {
+      const stream: StreamMarker = { id, seq: seq++ };
+      if (status) stream.status = status;
+      return this.publish(event, payload, { stream });
+    };
+    void send(data, 'open').catch(() => {});
+    return {
+      id,
+      write: (chunk) => send(chunk),
+      end: (final) => send(final, 'end'),
+      fail: (message) => send({ error: message }, 'error'),
+    };
+  }
+
   /** Resolves once subscribed (immediately if it already is); rejects if the server refuses. */
   ready(): Promise<void> {
     if (this.state === 'subscribed') return Promise.resolve();
@@ -89,6 +144,8 @@ export class Subscription extends Emitter<SubscriptionEvents> {
       this.position = { offset: reply.offset, epoch: reply.epoch };
     this.state = 'subscribed';
     this.emit('subscribed', reply as never, undefined as never);
+    if (recovering)
+      this.emit(reply.recovered ? 'recovered' : 'gap', reply as never, undefined as never);
     for (const [resolve] of this.#waiters.splice(0)) resolve();
   }
 
@@ -109,12 +166,17 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   /** @internal Delivers a publication unless it was delivered before (same epoch, offset not newer). */
   deliver(frame: MessageFrame): void {
     const { offset, epoch } = frame;
-    if (offset === undefined || epoch === undefined) return;
-    const position = this.position;
-    if (position && position.epoch === epoch && offset <= position.offset) return;
-    this.position = { offset, epoch };
-    const meta: MessageMeta = { channel: this.channel, event: frame.event, offset, epoch };
+    const meta: MessageMeta = { channel: this.channel, event: frame.event };
+    if (offset !== undefined && epoch !== undefined) {
+      const position = this.position;
+      if (position && position.epoch === epoch && offset <= position.offset) return;
+      this.position = { offset, epoch };
+      meta.offset = offset;
+      meta.epoch = epoch;
+    } else if (!frame.ephemeral) return;
+    else meta.ephemeral = true;
     if (frame.user !== undefined) meta.user = frame.user;
+    if (frame.stream !== undefined) meta.stream = frame.stream;
     this.emit(frame.event, frame.data, meta);
     this.emit('*', frame.data, meta);
   }

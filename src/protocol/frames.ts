@@ -12,6 +12,25 @@ export interface StreamPosition {
   epoch: string;
 }
 
+/**
+ * Marks a publication as part of a stream (an AI reply token by token): chunks of one stream
+ * share `id` and carry consecutive `seq` numbers; the first has status 'open', the last 'end' or
+ * 'error'. Streams are ordinary channel publications, so history, recovery and dedup apply.
+ */
+export interface StreamMarker {
+  id: string;
+  seq: number;
+  status?: 'open' | 'end' | 'error';
+}
+
+/** One connection present on a channel. */
+export interface PresenceMember {
+  user: string;
+  connection: string;
+  /** What the server's `presence.info` hook returned for this connection. */
+  info?: unknown;
+}
+
 // ── client → server ────────────────────────────────────────────────────────────────────────
 export interface ConnectFrame {
   type: 'connect';
@@ -47,12 +66,28 @@ export interface PublishFrame {
   key?: string;
   /** Do not deliver this publication back to the connection that sent it. */
   exceptSelf?: boolean;
+  /** Deliver to current subscribers only: no offset, not kept in history, never replayed. */
+  ephemeral?: boolean;
+  stream?: StreamMarker;
 }
 export interface RpcFrame {
   type: 'rpc';
   id: number;
   method: string;
   data?: unknown;
+}
+export interface PresenceFrame {
+  type: 'presence';
+  id: number;
+  channel: string;
+}
+export interface HistoryFrame {
+  type: 'history';
+  id: number;
+  channel: string;
+  /** The newest `limit` publications (or, with `since`, the first `limit` after it). */
+  limit?: number;
+  since?: StreamPosition;
 }
 /** A client-initiated ping is a request: the server replies, which gives the client its RTT. */
 export interface ClientPingFrame {
@@ -71,6 +106,8 @@ export type ClientRequestFrame =
   | UnsubscribeFrame
   | PublishFrame
   | RpcFrame
+  | PresenceFrame
+  | HistoryFrame
   | ClientPingFrame;
 export type ClientFrame = ClientRequestFrame | PongFrame;
 
@@ -98,6 +135,9 @@ export interface MessageFrame {
   epoch?: string;
   /** The publishing user, when a client published it. */
   user?: string;
+  /** Set on ephemeral publications, which carry no offset. */
+  ephemeral?: true;
+  stream?: StreamMarker;
 }
 export interface ServerPingFrame {
   type: 'ping';
@@ -128,10 +168,19 @@ export interface PublishReply {
   offset: number;
   epoch: string;
 }
+export interface PresenceReply {
+  members: PresenceMember[];
+}
+export interface HistoryReply extends StreamPosition {
+  /** Publications as `message` frames, oldest first. */
+  publications: MessageFrame[];
+  recovered: boolean;
+}
 
 /**
  * Names a subscription uses for its own lifecycle (`sub.on('subscribed', …)`), so no channel
- * event may carry them: the server refuses to publish them.
+ * event may carry them: the server refuses to publish them. Events starting with `$` are the
+ * server's own (presence `$join` and `$leave`).
  */
 export const RESERVED_EVENTS: readonly string[] = [
   'subscribed',
@@ -142,6 +191,9 @@ export const RESERVED_EVENTS: readonly string[] = [
   'gap',
 ];
 
+export const PRESENCE_JOIN = '$join';
+export const PRESENCE_LEAVE = '$leave';
+
 export function isReservedEvent(event: string): boolean {
-  return RESERVED_EVENTS.includes(event);
+  return event.startsWith('$') || RESERVED_EVENTS.includes(event);
 }

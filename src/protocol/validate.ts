@@ -18,6 +18,17 @@ const isName = (v: unknown): v is string =>
   typeof v === 'string' && v.length > 0 && v.length <= MAX_NAME_LENGTH;
 const isPosition = (v: unknown): v is StreamPosition =>
   isObject(v) && isId(v['offset']) && typeof v['epoch'] === 'string' && v['epoch'].length <= 64;
+const isStreamMarker = (v: unknown): boolean =>
+  isObject(v) &&
+  typeof v['id'] === 'string' &&
+  v['id'].length > 0 &&
+  v['id'].length <= MAX_KEY_LENGTH &&
+  isId(v['seq']) &&
+  (v['status'] === undefined ||
+    v['status'] === 'open' ||
+    v['status'] === 'end' ||
+    v['status'] === 'error');
+const isBoolean = (v: unknown) => typeof v === 'boolean';
 
 function bad(message: string, id?: unknown): Parsed<never> {
   return isId(id)
@@ -51,7 +62,16 @@ const clientFields: Record<
     event: [true, isName],
     data: [false, () => true],
     key: [false, (v) => typeof v === 'string' && v.length > 0 && v.length <= MAX_KEY_LENGTH],
-    exceptSelf: [false, (v) => typeof v === 'boolean'],
+    exceptSelf: [false, isBoolean],
+    ephemeral: [false, isBoolean],
+    stream: [false, isStreamMarker],
+  },
+  presence: { id: [true, isId], channel: [true, isName] },
+  history: {
+    id: [true, isId],
+    channel: [true, isName],
+    limit: [false, (v) => isId(v) && (v as number) > 0],
+    since: [false, isPosition],
   },
   rpc: { id: [true, isId], method: [true, isName], data: [false, () => true] },
   ping: { id: [true, isId] },

@@ -1,8 +1,9 @@
 import type { HistoryOptions } from '../broker/types.js';
 import type { StandardSchemaV1 } from '../shared/standard-schema.js';
 import type { Identity } from './auth.js';
+import type { ServerConnection } from './connection.js';
 
-export type ChannelAction = 'subscribe' | 'publish';
+export type ChannelAction = 'subscribe' | 'publish' | 'presence' | 'history';
 
 export interface ChannelOptions {
   /** Return false to refuse with FORBIDDEN. Without it, every authenticated identity may act. */
@@ -20,6 +21,19 @@ export interface ChannelOptions {
   clientPublish?: boolean;
   /** Keep recent publications for recovery after reconnects. Default: none kept. */
   history?: HistoryOptions;
+  /**
+   * Track who is subscribed: `$join`/`$leave` events and `sub.presence()`. `info` adds app data
+   * to each member (a display name, an avatar) — taken from the server side, never the client.
+   */
+  presence?: boolean | { info?: (identity: Identity, connection: ServerConnection) => unknown };
+  /** Events delivered to current subscribers only, never kept or replayed (e.g. `['typing']`). */
+  ephemeral?: string[];
+  /**
+   * Allow streams (ordered chunks with an end marker). A late subscriber first receives what
+   * streams in progress have produced. Without `history`, stream chunks are kept by `history`
+   * below so late subscribers and reconnects can catch up.
+   */
+  streams?: boolean | { timeoutMs?: number; history?: HistoryOptions };
 }
 
 export interface ChannelRule {

@@ -7,7 +7,12 @@ import {
   type ClientFrame,
   type ConnectFrame,
   type ConnectReply,
+  type HistoryFrame,
+  type HistoryReply,
   type MessageFrame,
+  type PresenceFrame,
+  type PresenceMember,
+  type PresenceReply,
   type PublishFrame,
   type RefreshFrame,
   type RpcFrame,
@@ -19,8 +24,10 @@ import {
 } from '../protocol/frames.js';
 import { parseClientFrame } from '../protocol/validate.js';
 import type { Identity } from './auth.js';
+import type { ChannelRule } from './channels.js';
 import type { Gateway } from './gateway.js';
 import { TokenBucket } from './limits.js';
+import { streamSettings, streamsInProgress } from './streams.js';
 
 export type ConnectionState = 'connecting' | 'open' | 'closing' | 'closed';
 
@@ -51,6 +58,8 @@ export interface ServerConnection {
   close(code?: number, reason?: string): void;
 }
 
+/** A history request returns at most this many publications; page with `since` for more. */
+const MAX_HISTORY_REPLY = 1000;
 /** Publications that arrive while a subscribe is being answered wait here, then follow the reply. */
 const MAX_PENDING_PUBLICATIONS = 10_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -75,6 +84,8 @@ export class Connection implements ServerConnection {
   readonly channels = new Map<string, Publication[] | null>();
   /** Set by the heartbeat sweep, cleared by anything the client sends. */
   awaitingPong = false;
+  /** channel → this connection's presence entry, for channels that track presence. */
+  presence: Map<string, PresenceMember> | undefined;
 
   private readonly bucket: TokenBucket;
   private rateLimitedInARow = 0;
@@ -218,6 +229,12 @@ export class Connection implements ServerConnection {
           case 'rpc':
             started = this.onRpc(frame);
             break;
+          case 'presence':
+            await this.onPresence(frame);
+            break;
+          case 'history':
+            await this.onHistory(frame);
+            break;
         }
       } catch (error) {
         this.fail(frame.id, error);
@@ -327,30 +344,39 @@ export class Connection implements ServerConnection {
 
   private async onSubscribe(frame: SubscribeFrame): Promise<void> {
     const { gateway } = this;
-    const { channel } = frame;
+    const { channel, since } = frame;
     if (this.channels.has(channel)) {
       throw new SwitchboardError(ErrorCode.BAD_FRAME, `Already subscribed to "${channel}"`);
     }
     if (this.channels.size >= gateway.limits.maxSubscriptions) {
       throw new SwitchboardError(ErrorCode.LIMIT_EXCEEDED, 'Too many subscriptions');
     }
-    await gateway.authorize(this, channel, 'subscribe');
+    const rule = await gateway.authorize(this, channel, 'subscribe');
     if (this.state !== 'open') return;
+    const streams = streamSettings(rule.options) !== undefined;
     // Join before asking the broker for the position, holding back what arrives meanwhile, so
     // nothing published between the two is missed or delivered ahead of the reply.
     this.channels.set(channel, []);
     let reply: SubscribeReply;
     let replay: Publication[] = [];
+    let inProgress: Publication[] = [];
     try {
       await gateway.joinChannel(this, channel);
       const history = await gateway.broker.history(
         channel,
-        frame.since ? { since: frame.since } : { limit: 0 },
+        since ? { since } : streams ? {} : { limit: 0 },
       );
       reply = { offset: history.offset, epoch: history.epoch };
-      if (frame.since) {
+      if (since) {
         reply.recovered = history.recovered;
         replay = history.publications;
+      }
+      // Without a full replay, a subscriber still gets the streams in progress from their start.
+      if (streams && !reply.recovered) {
+        const all = since ? await gateway.broker.history(channel) : history;
+        if (all.epoch === reply.epoch) {
+          inProgress = streamsInProgress(all.publications).filter((p) => p.offset <= reply.offset);
+        }
       }
     } catch (error) {
       this.leave(channel);
@@ -359,18 +385,38 @@ export class Connection implements ServerConnection {
     const held = this.channels.get(channel);
     if (!held) return; // unsubscribed while we waited
     this.channels.set(channel, null);
+    // Before the reply: the client takes these as already-seen history, then its position moves
+    // to the reply's offset.
+    for (const publication of inProgress) this.sendPublication(publication);
     this.reply(frame.id, reply);
-    let last = frame.since && reply.recovered ? frame.since.offset : reply.offset;
+    let last = since && reply.recovered ? since.offset : reply.offset;
     for (const publication of replay) {
-      if (publication.offset > last)
-        this.deliver(publication, gateway.encodePublication(publication));
+      if (publication.offset > last) this.sendPublication(publication);
       last = Math.max(last, publication.offset);
     }
     for (const publication of held) {
-      if (publication.epoch !== reply.epoch || publication.offset > last) {
-        this.deliver(publication, gateway.encodePublication(publication));
+      if (publication.ephemeral || publication.epoch !== reply.epoch || publication.offset > last) {
+        this.sendPublication(publication);
       }
     }
+    if (rule.options.presence) await this.joinPresence(channel, rule);
+  }
+
+  private async joinPresence(channel: string, rule: ChannelRule): Promise<void> {
+    const presence = rule.options.presence;
+    const member: PresenceMember = { user: this.identity!.userId, connection: this.id };
+    if (typeof presence === 'object' && presence.info)
+      member.info = await presence.info(this.identity!, this);
+    if (!this.channels.has(channel)) return;
+    (this.presence ??= new Map()).set(channel, member);
+    await this.gateway.presenceJoin(channel, member);
+  }
+
+  private sendPublication(publication: Publication): void {
+    this.sendRaw(
+      this.gateway.encodePublication(publication),
+      this.gateway.publicationFrame(publication),
+    );
   }
 
   private onUnsubscribe(frame: UnsubscribeFrame): void {
@@ -382,7 +428,13 @@ export class Connection implements ServerConnection {
   }
 
   private leave(channel: string): void {
-    if (this.channels.delete(channel)) this.gateway.leaveChannel(this, channel);
+    if (!this.channels.delete(channel)) return;
+    this.gateway.leaveChannel(this, channel);
+    const member = this.presence?.get(channel);
+    if (member) {
+      this.presence!.delete(channel);
+      this.gateway.presenceLeave(channel, member);
+    }
   }
 
   /** Resolves once checks pass; `done` settles when the broker answered (async functions would flatten it). */
@@ -393,20 +445,66 @@ export class Connection implements ServerConnection {
       throw new SwitchboardError(ErrorCode.FORBIDDEN, 'Clients may not publish on this channel');
     }
     const data = await gateway.validateEvent(rule, frame.event, frame.data);
+    const ephemeral =
+      frame.ephemeral === true || rule.options.ephemeral?.includes(frame.event) === true;
+    const user = this.identity!.userId;
+    if (frame.stream) {
+      const settings = streamSettings(rule.options);
+      if (!settings)
+        throw new SwitchboardError(ErrorCode.FORBIDDEN, 'Streams are not enabled on this channel');
+      if (ephemeral)
+        throw new SwitchboardError(ErrorCode.BAD_FRAME, 'A stream chunk cannot be ephemeral');
+      if (
+        frame.stream.status === 'open' &&
+        gateway.streams.countOwnedBy(user) >= gateway.limits.maxStreams
+      ) {
+        throw new SwitchboardError(ErrorCode.LIMIT_EXCEEDED, 'Too many open streams');
+      }
+      if (
+        !gateway.streams.track(frame.channel, frame.event, frame.stream, settings.timeoutMs, user)
+      ) {
+        throw new SwitchboardError(ErrorCode.FORBIDDEN, 'Stream belongs to another user');
+      }
+    }
     // Not awaited by the chain: the broker call is issued in order, its reply comes when it comes.
     const done = gateway
       .publishToBroker(frame.channel, frame.event, data, {
-        user: this.identity!.userId,
+        user,
         ...(frame.exceptSelf && { exceptConnection: this.id }),
-        ...(frame.key !== undefined && {
-          idempotencyKey: `${this.identity!.userId}\u0000${frame.key}`,
-        }),
+        ...(frame.key !== undefined && { idempotencyKey: `${user}\u0000${frame.key}` }),
+        ...(ephemeral && { ephemeral }),
+        ...(frame.stream && { stream: frame.stream }),
       })
       .then(
         (result) => this.reply(frame.id, { offset: result.offset, epoch: result.epoch }),
         (error) => this.fail(frame.id, error),
       );
     return { done };
+  }
+
+  private async onPresence(frame: PresenceFrame): Promise<void> {
+    const rule = await this.gateway.authorize(this, frame.channel, 'presence');
+    if (!rule.options.presence)
+      throw new SwitchboardError(ErrorCode.NOT_FOUND, 'Presence is not enabled on this channel');
+    const reply: PresenceReply = { members: await this.gateway.broker.presence(frame.channel) };
+    this.reply(frame.id, reply);
+  }
+
+  private async onHistory(frame: HistoryFrame): Promise<void> {
+    const { gateway } = this;
+    await gateway.authorize(this, frame.channel, 'history');
+    const limit = Math.min(frame.limit ?? MAX_HISTORY_REPLY, MAX_HISTORY_REPLY);
+    const history = await gateway.broker.history(frame.channel, {
+      limit,
+      ...(frame.since && { since: frame.since }),
+    });
+    const reply: HistoryReply = {
+      offset: history.offset,
+      epoch: history.epoch,
+      recovered: history.recovered,
+      publications: history.publications.map((p) => gateway.publicationFrame(p)),
+    };
+    this.reply(frame.id, reply);
   }
 
   private onRpc(frame: RpcFrame): Promise<void> {
@@ -517,8 +615,7 @@ export class Connection implements ServerConnection {
     clearTimeout(this.closeTimer);
     this.authTimer = this.expiryTimer = this.closeTimer = undefined;
     if (code === 1006 && this.closeCode) ({ code, reason } = this.closeCode);
-    for (const channel of this.channels.keys()) this.gateway.leaveChannel(this, channel);
-    this.channels.clear();
+    for (const channel of [...this.channels.keys()]) this.leave(channel);
     this.gateway.connectionClosed(this, code, reason);
   }
 }

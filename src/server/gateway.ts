@@ -1,18 +1,26 @@
 import type { IncomingMessage } from 'node:http';
 import type { Broker, Publication, PublishResult } from '../broker/types.js';
 import type { Codec } from '../protocol/codec.js';
-import type { MessageFrame, ServerFrame } from '../protocol/frames.js';
+import type {
+  MessageFrame,
+  PresenceMember,
+  ServerFrame,
+  StreamMarker,
+} from '../protocol/frames.js';
 import type { Identity } from './auth.js';
 import type { ChannelAction, ChannelRule } from './channels.js';
 import type { Connection } from './connection.js';
 import type { Limits } from './limits.js';
 import type { Logger } from './logger.js';
+import type { StreamTracker } from './streams.js';
 import type { Tap } from './tap.js';
 
 export interface InternalPublishOptions {
   user?: string;
   exceptConnection?: string;
   idempotencyKey?: string;
+  ephemeral?: boolean;
+  stream?: StreamMarker;
 }
 
 /**
@@ -26,6 +34,7 @@ export interface Gateway {
   readonly logger: Logger;
   readonly broker: Broker;
   readonly heartbeatMs: number;
+  readonly streams: StreamTracker;
   nextConnectionId(): string;
   authenticate(token: string | undefined, request: IncomingMessage): Promise<Identity>;
   /** Counts the user's connection in, or returns false when the per-user limit is reached. */
@@ -50,4 +59,6 @@ export interface Gateway {
   publicationFrame(publication: Publication): MessageFrame;
   encodePublication(publication: Publication): Buffer;
   slowConsumer(connection: Connection): void;
+  presenceJoin(channel: string, member: PresenceMember): Promise<void>;
+  presenceLeave(channel: string, member: PresenceMember): void;
 }

@@ -1,4 +1,12 @@
-export { type Broker, type MemoryBrokerOptions, memoryBroker } from '../broker/index.js';
+export {
+  type Broker,
+  type HistoryQuery,
+  type HistoryResult,
+  type MemoryBrokerOptions,
+  memoryBroker,
+  type PresenceMember,
+  type Publication,
+} from '../broker/index.js';
 export {
   CloseCode,
   type Codec,
@@ -24,5 +32,7 @@ export {
   type Server,
   type ServerEvents,
   type ServerOptions,
+  type StreamOptions,
 } from './server.js';
+export type { ServerStream } from './streams.js';
 export type { Tap } from './tap.js';

@@ -15,6 +15,8 @@ export interface LimitOptions {
   maxInFlight?: number;
   /** Channels one connection may be subscribed to. Default 128. */
   maxSubscriptions?: number;
+  /** Streams one user may have open at once on this node. Default 16. */
+  maxStreams?: number;
   /** Concurrent connections per user id (anonymous connections are not counted). Default 100. */
   maxConnectionsPerUser?: number;
   /** Connections on this server; further upgrades get HTTP 503. Default unlimited. */
@@ -48,6 +50,7 @@ export function resolveLimits(options: LimitOptions = {}): Limits {
     maxBatch: options.maxBatch ?? 100,
     maxInFlight: options.maxInFlight ?? 64,
     maxSubscriptions: options.maxSubscriptions ?? 128,
+    maxStreams: options.maxStreams ?? 16,
     maxConnectionsPerUser: options.maxConnectionsPerUser ?? 100,
     maxConnections: options.maxConnections ?? Number.POSITIVE_INFINITY,
     maxQueueBytes: options.maxQueueBytes ?? 1024 * 1024,

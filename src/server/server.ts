@@ -9,11 +9,25 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { memoryBroker } from '../broker/memory.js';
-import type { Broker, Publication, PublicationHandler, PublishResult } from '../broker/types.js';
+import type {
+  Broker,
+  HistoryQuery,
+  HistoryResult,
+  Publication,
+  PublicationHandler,
+  PublishResult,
+} from '../broker/types.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { type Codec, jsonCodec } from '../protocol/codec.js';
 import { ErrorCode, SwitchboardError } from '../protocol/errors.js';
-import { isReservedEvent, type MessageFrame, type ServerFrame } from '../protocol/frames.js';
+import {
+  isReservedEvent,
+  type MessageFrame,
+  PRESENCE_JOIN,
+  PRESENCE_LEAVE,
+  type PresenceMember,
+  type ServerFrame,
+} from '../protocol/frames.js';
 import { Emitter } from '../shared/emitter.js';
 import { type StandardSchemaV1, validate } from '../shared/standard-schema.js';
 import {
@@ -33,6 +47,7 @@ import { Connection, type ServerConnection } from './connection.js';
 import type { Gateway, InternalPublishOptions } from './gateway.js';
 import { type LimitOptions, type Limits, resolveLimits } from './limits.js';
 import { defaultLogger, type Logger } from './logger.js';
+import { type ServerStream, StreamTracker, streamSettings } from './streams.js';
 import type { Tap } from './tap.js';
 
 export interface HeartbeatOptions {
@@ -83,6 +98,15 @@ export type RpcHandler<T = unknown> = (data: T, context: RpcContext) => unknown;
 export interface PublishOptions {
   /** Do not deliver to this connection (e.g. the one whose request caused the publish). */
   exceptConnection?: string;
+  /** Deliver to current subscribers only: no offset, no history, no replay. */
+  ephemeral?: boolean;
+}
+
+export interface StreamOptions {
+  /** The event name the stream's chunks carry. Default 'stream'. */
+  event?: string;
+  /** Payload of the opening marker (e.g. who is answering). */
+  data?: unknown;
 }
 
 export type ServerEvents = {
@@ -114,6 +138,14 @@ export interface Server {
   sendToConnection(connectionId: string, event: string, data?: unknown): boolean;
   /** Close every connection of a user on this node. */
   disconnectUser(userId: string, code?: number, reason?: string): number;
+  /**
+   * Opens a stream on a channel whose pattern enables `streams`: ordered chunks with an end
+   * marker, joined midway by late subscribers, ended with an error if it goes quiet too long.
+   */
+  stream(channel: string, options?: StreamOptions): Promise<ServerStream>;
+  /** Who is on a presence-enabled channel, across all nodes. */
+  presence(channel: string): Promise<PresenceMember[]>;
+  history(channel: string, query?: HistoryQuery): Promise<HistoryResult>;
   rpc<S extends StandardSchemaV1>(
     name: string,
     handler: RpcHandler<StandardSchemaV1.InferOutput<S>>,
@@ -149,6 +181,11 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
   readonly heartbeatMs: number;
   readonly http: HttpServer;
   readonly connections = new Map<string, Connection>();
+  readonly streams = new StreamTracker((channel, event, data, stream) =>
+    this.publishToBroker(channel, event, data, { stream }),
+  );
+  /** Presence entries outlive a crashed node by at most this long. */
+  private readonly presenceTtlMs: number;
 
   private readonly ownsHttp: boolean;
   private readonly ownsBroker: boolean;
@@ -179,6 +216,7 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
     this.rules = compileChannels(options.channels);
     this.authenticator = createAuthenticator(options.auth);
     this.heartbeatMs = options.heartbeat === false ? 0 : (options.heartbeat?.intervalMs ?? 25_000);
+    this.presenceTtlMs = this.heartbeatMs > 0 ? Math.max(this.heartbeatMs * 3, 1_000) : 5 * 60_000;
     this.ownsHttp = options.server === undefined;
     this.http = options.server ?? createHttpServer();
     this.wss = new WebSocketServer({
@@ -315,10 +353,30 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
       if (connection.awaitingPong) {
         // A dead peer cannot take part in a closing handshake.
         connection.terminate(CloseCode.HEARTBEAT_TIMEOUT, 'heartbeat timeout');
-      } else {
-        connection.ping();
+        continue;
+      }
+      connection.ping();
+      // Live connections renew their presence; a crashed node's entries lapse.
+      if (connection.presence) {
+        for (const [channel, member] of connection.presence) {
+          this.broker
+            .presenceAdd(channel, member, this.presenceTtlMs)
+            .catch((error) => this.logger.warn({ err: error, channel }, 'presence refresh failed'));
+        }
       }
     }
+  }
+
+  async presenceJoin(channel: string, member: PresenceMember): Promise<void> {
+    await this.broker.presenceAdd(channel, member, this.presenceTtlMs);
+    await this.publishToBroker(channel, PRESENCE_JOIN, member, { ephemeral: true });
+  }
+
+  presenceLeave(channel: string, member: PresenceMember): void {
+    this.broker
+      .presenceRemove(channel, member.connection)
+      .then(() => this.publishToBroker(channel, PRESENCE_LEAVE, member, { ephemeral: true }))
+      .catch((error) => this.logger.warn({ err: error, channel }, 'presence leave failed'));
   }
 
   slowConsumer(connection: Connection): void {
@@ -412,10 +470,14 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
       channel: publication.channel,
       event: publication.event,
       data: publication.data,
-      offset: publication.offset,
-      epoch: publication.epoch,
     };
+    if (publication.ephemeral) frame.ephemeral = true;
+    else {
+      frame.offset = publication.offset;
+      frame.epoch = publication.epoch;
+    }
     if (publication.user !== undefined) frame.user = publication.user;
+    if (publication.stream !== undefined) frame.stream = publication.stream;
     return frame;
   }
 
@@ -436,17 +498,21 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
     data: unknown,
     options: InternalPublishOptions,
   ): Promise<PublishResult> {
-    const history = matchChannel(this.rules, channel)?.options.history;
+    const rule = matchChannel(this.rules, channel);
+    const history =
+      options.stream && rule ? streamSettings(rule.options)?.history : rule?.options.history;
     const input = {
       event,
       data,
       ...(options.user !== undefined && { user: options.user }),
       ...(options.exceptConnection !== undefined && { exceptConnection: options.exceptConnection }),
+      ...(options.stream !== undefined && { stream: options.stream }),
     };
     try {
       return await this.broker.publish(channel, input, {
         ...(history && { history }),
         ...(options.idempotencyKey !== undefined && { idempotencyKey: options.idempotencyKey }),
+        ...(options.ephemeral && { ephemeral: true }),
       });
     } catch (error) {
       if (error instanceof SwitchboardError) throw error;
@@ -488,7 +554,48 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
   ): Promise<PublishResult> {
     if (isReservedEvent(event))
       return Promise.reject(new TypeError(`"${event}" is a reserved event name`));
-    return this.publishToBroker(channel, event, data, options);
+    const ephemeral =
+      options.ephemeral ?? matchChannel(this.rules, channel)?.options.ephemeral?.includes(event);
+    return this.publishToBroker(channel, event, data, {
+      ...options,
+      ...(ephemeral && { ephemeral }),
+    });
+  }
+
+  async stream(channel: string, options: StreamOptions = {}): Promise<ServerStream> {
+    const rule = matchChannel(this.rules, channel);
+    const settings = rule && streamSettings(rule.options);
+    if (!settings)
+      throw new TypeError(`Channel "${channel}" matches no pattern with streams enabled`);
+    const event = options.event ?? 'stream';
+    if (isReservedEvent(event)) throw new TypeError(`"${event}" is a reserved event name`);
+    const id = randomBytes(8).toString('hex');
+    let seq = 0;
+    let ended = false;
+    const send = (data: unknown, status?: 'open' | 'end' | 'error') => {
+      if (ended) return Promise.reject(new Error(`Stream ${id} has ended`));
+      if (status === 'end' || status === 'error') ended = true;
+      const marker = status === undefined ? { id, seq } : { id, seq, status };
+      seq++;
+      this.streams.track(channel, event, marker, settings.timeoutMs);
+      return this.publishToBroker(channel, event, data, { stream: marker });
+    };
+    await send(options.data, 'open');
+    return {
+      id,
+      channel,
+      write: (chunk) => send(chunk),
+      end: (data) => send(data, 'end'),
+      fail: (message) => send({ error: message }, 'error'),
+    };
+  }
+
+  presence(channel: string): Promise<PresenceMember[]> {
+    return this.broker.presence(channel);
+  }
+
+  history(channel: string, query?: HistoryQuery): Promise<HistoryResult> {
+    return this.broker.history(channel, query);
   }
 
   async sendToUser(userId: string, event: string, data?: unknown): Promise<void> {
@@ -532,6 +639,7 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
   private async shutdown(): Promise<void> {
     clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = undefined;
+    this.streams.clear();
     if (this.connections.size > 0) {
       const drained = new Promise<void>((resolve) => {
         this.drained = resolve;

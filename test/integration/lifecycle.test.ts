@@ -2,9 +2,9 @@ import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import type { StateChange, WebSocketConstructor } from '../../src/client/index.js';
+import type { StateChange, SubscribedEvent, WebSocketConstructor } from '../../src/client/index.js';
 import { CloseCode, ErrorCode } from '../../src/protocol/index.js';
-import { createServer } from '../../src/server/index.js';
+import { createServer, memoryBroker } from '../../src/server/index.js';
 import {
   client,
   connected,
@@ -112,8 +112,15 @@ describe('reconnect', () => {
   });
 
   it('after a server restart, subscriptions are restored and queued publishes go out once', async () => {
-    const first = await startServer();
-    const port = first.port;
+    // The broker outlives the gateway process, as Redis would: history and epochs survive.
+    const broker = memoryBroker();
+    onCleanup(() => broker.close());
+    const options = {
+      auth: { jwt: { secret: SECRET } },
+      channels: { 'chat:*': { history: { size: 100, ttlMs: 60_000 } } },
+      broker,
+    };
+    const first = await startServer(options);
     let tokens = 0;
     const alice = client(first.url, {
       token: () => {
@@ -126,6 +133,8 @@ describe('reconnect', () => {
     const sub = bob.subscribe('chat:a');
     const got: number[] = [];
     sub.on('n', (n: number) => got.push(n));
+    const resubscribed: SubscribedEvent[] = [];
+    sub.on('subscribed', (event) => resubscribed.push(event));
     await sub.ready();
     await alice.publish('chat:a', 'n', 1);
     await waitFor(() => got.length === 1);
@@ -136,11 +145,7 @@ describe('reconnect', () => {
     const queued = alice.publish('chat:a', 'n', 2);
     expect(alice.metrics().queueDepth).toBe(1);
 
-    const second = createServer({
-      port,
-      auth: { jwt: { secret: SECRET } },
-      channels: { 'chat:*': {} },
-    });
+    const second = createServer({ ...options, port: first.port });
     onCleanup(() => second.close());
     await second.listen();
     await waitFor(
@@ -149,11 +154,35 @@ describe('reconnect', () => {
       'both reconnected',
     );
     await queued;
-    await waitFor(() => got.length === 2, 3_000, 'message after restart');
-    expect(got).toEqual([1, 2]);
+    await alice.publish('chat:a', 'n', 3);
+    await waitFor(() => got.length === 3, 3_000, 'messages after restart');
+    expect(got).toEqual([1, 2, 3]);
+    expect(resubscribed.at(-1)?.recovered).toBe(true);
     expect(sub.state).toBe('subscribed');
     expect(tokens).toBeGreaterThanOrEqual(2); // a fresh token for each attempt
     expect(alice.metrics().reconnects).toBe(1);
+  });
+
+  it('when the restarted server lost its state, the subscription reports the gap', async () => {
+    const first = await startServer({
+      channels: { 'chat:*': { history: { size: 100, ttlMs: 60_000 } } },
+    });
+    const bob = await connected(first.url, 'bob');
+    const sub = bob.subscribe('chat:a');
+    const gaps: SubscribedEvent[] = [];
+    sub.on('gap', (event) => gaps.push(event));
+    await sub.ready();
+    await first.server.publish('chat:a', 'n', 1);
+    await first.server.close();
+    const second = createServer({
+      port: first.port,
+      auth: { jwt: { secret: SECRET } },
+      channels: { 'chat:*': { history: { size: 100, ttlMs: 60_000 } } },
+    });
+    onCleanup(() => second.close());
+    await second.listen();
+    await waitFor(() => gaps.length === 1, 5_000, 'gap event');
+    expect(gaps[0]).toMatchObject({ recovered: false, offset: 0 });
   });
 
   it('an RPC in flight when the connection drops rejects with DISCONNECTED', async () => {
