@@ -166,3 +166,54 @@ export class RawSocket {
     return this.closed!;
   }
 }
+
+/**
+ * Cuts a connection the rude way: the TCP socket is destroyed, no closing handshake, as when a
+ * phone loses its network. The client sees 1006 and must recover on its own.
+ */
+export function dropConnection(server: Server, connectionId: string | undefined): boolean {
+  const connection = connectionId === undefined ? undefined : server.connections.get(connectionId);
+  if (!connection) return false;
+  connection.request.socket.destroy();
+  return true;
+}
+
+/** A small seeded PRNG (mulberry32), so a failing random run can be replayed from its seed. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * A client whose reconnects can be held back: its token provider waits while the gate is held.
+ * Lets a test publish "while the client is away" without racing a sub-millisecond reconnect.
+ */
+export async function gatedClient(url: string, user: string, options: Partial<ClientOptions> = {}) {
+  let gate: Promise<void> | undefined;
+  let open = () => {};
+  const c = client(url, {
+    token: async () => {
+      await gate;
+      return token(user);
+    },
+    ...options,
+  });
+  await c.connect();
+  return {
+    client: c,
+    /** Further connection attempts wait until `release()`. */
+    hold() {
+      gate = new Promise<void>((resolve) => (open = resolve));
+    },
+    release() {
+      gate = undefined;
+      open();
+    },
+  };
+}

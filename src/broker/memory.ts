@@ -15,8 +15,14 @@ export interface MemoryBrokerOptions {
   idempotencyWindowMs?: number;
   /** At most this many keys are remembered; the oldest are forgotten first. */
   maxIdempotencyKeys?: number;
-  /** How often channels with nothing left to keep are swept away. */
+  /** How often expired history, presence and keys are swept away. */
   sweepIntervalMs?: number;
+  /**
+   * How long a channel with no subscribers, history or presence keeps its offset and epoch.
+   * Within it, a subscriber that briefly dropped comes back to the same epoch and is told
+   * `recovered: true` when nothing was missed; after it, a new epoch honestly says "unknown".
+   */
+  idleChannelTtlMs?: number;
 }
 
 interface ChannelState {
@@ -25,6 +31,8 @@ interface ChannelState {
   /** Oldest first; bounded by the publishing options' size and age. */
   history: Publication[];
   handlers: Set<PublicationHandler>;
+  /** Last publish, subscribe or unsubscribe: idle channels are forgotten some time after it. */
+  lastActive: number;
   /** connection → member and when the entry lapses unless refreshed. */
   presence: Map<string, { member: PresenceMember; expiresAt: number }>;
 }
@@ -57,6 +65,7 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
   const channels = new Map<string, ChannelState>();
   const keys = new Map<string, RememberedKey>();
   const ttlByChannel = new Map<string, number>();
+  const idleTtlMs = options.idleChannelTtlMs ?? 5 * 60_000;
   let closed = false;
 
   const sweep = setInterval(() => {
@@ -66,7 +75,7 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
       for (const [connection, entry] of state.presence) {
         if (entry.expiresAt <= now) state.presence.delete(connection);
       }
-      forgetIfIdle(name, state);
+      forgetIfIdle(name, state, now);
     }
     for (const [key, remembered] of keys) {
       if (remembered.expiresAt > now) break; // insertion order is expiry order
@@ -78,19 +87,26 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
   function state(channel: string): ChannelState {
     let s = channels.get(channel);
     if (!s) {
-      s = { epoch: newEpoch(), offset: 0, history: [], handlers: new Set(), presence: new Map() };
+      s = {
+        epoch: newEpoch(),
+        offset: 0,
+        history: [],
+        handlers: new Set(),
+        presence: new Map(),
+        lastActive: Date.now(),
+      };
       channels.set(channel, s);
     }
     return s;
   }
 
-  // Dropping an idle channel starts a new epoch next time, which is honest: nothing is kept to
-  // recover from, so a returning subscriber must be told `recovered: false`.
-  function forgetIfIdle(channel: string, s: ChannelState): void {
-    if (s.handlers.size === 0 && s.history.length === 0 && s.presence.size === 0) {
-      channels.delete(channel);
-      ttlByChannel.delete(channel);
-    }
+  // Forgetting a channel starts a new epoch next time, which is honest: nothing is kept to
+  // recover from, so a returning subscriber is told `recovered: false`.
+  function forgetIfIdle(channel: string, s: ChannelState, now: number): void {
+    if (s.handlers.size > 0 || s.history.length > 0 || s.presence.size > 0) return;
+    if (now - s.lastActive < idleTtlMs) return;
+    channels.delete(channel);
+    ttlByChannel.delete(channel);
   }
 
   function assertOpen(): void {
@@ -111,20 +127,23 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
         if (seen && seen.expiresAt > now) return { ...seen.result, duplicate: true };
       }
       const s = state(channel);
+      const ephemeral = opts.ephemeral === true;
       const publication: Publication = {
         channel,
         event: input.event,
         data: input.data,
-        offset: ++s.offset,
+        offset: ephemeral ? s.offset : ++s.offset,
         epoch: s.epoch,
         time: now,
       };
+      if (ephemeral) publication.ephemeral = true;
       if (input.user !== undefined) publication.user = input.user;
       if (input.exceptConnection !== undefined)
         publication.exceptConnection = input.exceptConnection;
+      if (input.stream !== undefined) publication.stream = input.stream;
 
       const history = opts.history;
-      if (history && history.size > 0 && history.ttlMs > 0) {
+      if (!ephemeral && history && history.size > 0 && history.ttlMs > 0) {
         s.history.push(publication);
         ttlByChannel.set(channel, history.ttlMs);
         trim(s, now, history.ttlMs, history.size);
@@ -146,36 +165,29 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
           // A subscriber's failure is its own; the other subscribers still get the publication.
         }
       }
-      forgetIfIdle(channel, s);
+      s.lastActive = now;
       return result;
     },
 
     async subscribe(channel, handler) {
       assertOpen();
-      state(channel).handlers.add(handler);
+      const s = state(channel);
+      s.handlers.add(handler);
+      s.lastActive = Date.now();
     },
 
     async unsubscribe(channel, handler) {
       const s = channels.get(channel);
       if (!s) return;
       s.handlers.delete(handler);
-      forgetIfIdle(channel, s);
+      s.lastActive = Date.now();
     },
 
     async history(channel: string, query: HistoryQuery = {}): Promise<HistoryResult> {
       assertOpen();
-      const s = channels.get(channel);
-      if (!s) {
-        // Never published (or forgotten): position 0 of a fresh epoch, nothing to recover.
-        const fresh = state(channel);
-        forgetIfIdle(channel, fresh);
-        return {
-          offset: 0,
-          epoch: fresh.epoch,
-          publications: [],
-          recovered: query.since === undefined,
-        };
-      }
+      // A channel never seen (or forgotten) starts a fresh epoch here, kept like any other, so
+      // whoever reads its position now can recover against it later.
+      const s = state(channel);
       const now = Date.now();
       trim(s, now, ttlByChannel.get(channel) ?? 0, s.history.length);
       const limit = query.limit ?? Number.POSITIVE_INFINITY;
@@ -212,7 +224,6 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
       const s = channels.get(channel);
       if (!s) return;
       s.presence.delete(connection);
-      forgetIfIdle(channel, s);
     },
 
     async presence(channel) {

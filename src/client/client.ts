@@ -1,4 +1,4 @@
-import { shouldReconnect } from '../protocol/close-codes.js';
+import { CloseCode, shouldReconnect } from '../protocol/close-codes.js';
 import { type Codec, jsonCodec } from '../protocol/codec.js';
 import { ErrorCode, isErrorCode, SwitchboardError } from '../protocol/errors.js';
 import {
@@ -199,7 +199,12 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
       this.#request<ConnectReply>(frame, this.#o.requestTimeoutMs ?? 10_000, true).then(
         (reply) => this.#connected(reply),
         (error: SwitchboardError) => {
-          if (this.#ws === ws) ws.close(4000, error.code);
+          // An error reply comes with the server's own close code; a silent server does not,
+          // and a slow one is worth another attempt.
+          if (error.code !== ErrorCode.TIMEOUT || this.#ws !== ws) return;
+          ws.onclose = ws.onmessage = null;
+          ws.close();
+          this.#disconnected(CloseCode.AUTH_TIMEOUT, 'connect timed out');
         },
       );
     };
@@ -227,20 +232,22 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
     this.connectionId = undefined;
     clearInterval(this.#liveTimer);
     clearTimeout(this.#refreshTimer);
-    for (const [id, pending] of this.#inflight) {
-      this.#inflight.delete(id);
+    const resend: Pending[] = [];
+    for (const pending of this.#inflight.values()) {
       const { frame } = pending;
       // Publishes carry idempotency keys and subscribes are rebuilt on reconnect; anything else
       // (an RPC) may have run, so its caller decides whether to retry.
-      if (frame.type === 'publish') this.#queue.push(pending);
+      if (frame.type === 'publish') resend.push(pending);
       else if (frame.type !== 'subscribe') {
         clearTimeout(pending.timer);
         pending.reject(new SwitchboardError(ErrorCode.DISCONNECTED, `Connection lost (${code})`));
       }
     }
-    // Resubscribes are re-created from the subscriptions themselves on the next connect.
-    this.#queue = this.#queue.filter(
-      (p) => p.frame.type !== 'subscribe' && p.frame.type !== 'unsubscribe',
+    this.#inflight.clear();
+    // Sent before anything still waiting, so a publisher's order survives the reconnect;
+    // resubscribes are re-created from the subscriptions themselves on the next connect.
+    this.#queue = resend.concat(
+      this.#queue.filter((p) => p.frame.type !== 'subscribe' && p.frame.type !== 'unsubscribe'),
     );
     for (const sub of this.#subs.values()) sub.state = 'subscribing';
     if (this.state === 'closed') return;

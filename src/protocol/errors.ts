@@ -35,7 +35,7 @@ export const ErrorCode = {
   TIMEOUT: 'TIMEOUT',
   /** Client side: the connection dropped and the request cannot be safely retried. */
   DISCONNECTED: 'DISCONNECTED',
-  /** Client side: the client was closed, or its outbox is full or the entry expired. */
+  /** Client side: the client was closed (by the app, or for good by a terminal close code). */
   CLOSED: 'CLOSED',
 } as const;
 

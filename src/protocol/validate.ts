@@ -14,6 +14,8 @@ type Obj = Record<string, unknown>;
 
 const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isId = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+/** A request id: a non-negative safe integer. */
+export const isRequestId = isId;
 const isName = (v: unknown): v is string =>
   typeof v === 'string' && v.length > 0 && v.length <= MAX_NAME_LENGTH;
 const isPosition = (v: unknown): v is StreamPosition =>

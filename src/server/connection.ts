@@ -22,7 +22,7 @@ import {
   type SubscribeReply,
   type UnsubscribeFrame,
 } from '../protocol/frames.js';
-import { parseClientFrame } from '../protocol/validate.js';
+import { isRequestId, parseClientFrame } from '../protocol/validate.js';
 import type { Identity } from './auth.js';
 import type { ChannelRule } from './channels.js';
 import type { Gateway } from './gateway.js';
@@ -147,25 +147,19 @@ export class Connection implements ServerConnection {
 
     if (data.length > limits.maxMessageBytes) {
       // Answer each request in it by id, so the sender's promises settle instead of timing out.
-      const ids = (frames ?? [])
-        .map((f) => (f as { id?: unknown } | null)?.id)
-        .filter(Number.isSafeInteger);
       const message = `Message of ${data.length} bytes exceeds the limit of ${limits.maxMessageBytes}`;
-      if (ids.length === 0) this.sendError(undefined, ErrorCode.TOO_LARGE, message);
-      for (const id of ids) this.sendError(id as number, ErrorCode.TOO_LARGE, message);
-      return;
+      return this.refuseAll(frames, ErrorCode.TOO_LARGE, message);
     }
     if (!frames) {
       this.sendError(undefined, ErrorCode.BAD_FRAME, 'Message could not be decoded');
       return;
     }
     if (frames.length > limits.maxBatch || frames.length === 0) {
-      this.sendError(
-        undefined,
+      return this.refuseAll(
+        frames,
         ErrorCode.BAD_FRAME,
         `A batch holds 1 to ${limits.maxBatch} frames`,
       );
-      return;
     }
     for (const value of frames) {
       if (this.state === 'closing' || this.state === 'closed') return;
@@ -188,15 +182,26 @@ export class Connection implements ServerConnection {
     }
   }
 
+  /** One error for every request in a message that is refused whole, so none waits for a reply. */
+  private refuseAll(
+    frames: readonly unknown[] | undefined,
+    code: ErrorCode,
+    message: string,
+  ): void {
+    const ids = (frames ?? []).map((f) => (f as { id?: unknown } | null)?.id).filter(isRequestId);
+    if (ids.length === 0) this.sendError(undefined, code, message);
+    for (const id of ids) this.sendError(id, code, message);
+  }
+
   private dispatch(frame: Exclude<ClientFrame, { type: 'pong' }>): void {
-    if (frame.type === 'ping') {
-      this.reply(frame.id, {});
-      return;
-    }
     if (frame.type !== 'connect' && this.identity === undefined && this.chain === undefined) {
       // First-message auth: nothing but `connect` may come first.
       this.sendError(frame.id, ErrorCode.UNAUTHORIZED, 'Send "connect" first');
       this.close(CloseCode.BAD_PROTOCOL, 'frame before connect');
+      return;
+    }
+    if (frame.type === 'ping' && this.identity !== undefined) {
+      this.reply(frame.id, {});
       return;
     }
     if (this.inFlight >= this.gateway.limits.maxInFlight) {
@@ -234,6 +239,9 @@ export class Connection implements ServerConnection {
             break;
           case 'history':
             await this.onHistory(frame);
+            break;
+          case 'ping':
+            this.reply(frame.id, {});
             break;
         }
       } catch (error) {
@@ -282,8 +290,12 @@ export class Connection implements ServerConnection {
       const err = toSwitchboardError(error);
       this.sendError(frame.id, err.code, err.message);
       this.close(
-        err.code === ErrorCode.TOKEN_EXPIRED ? CloseCode.TOKEN_EXPIRED : CloseCode.UNAUTHORIZED,
-        err.code === ErrorCode.TOKEN_EXPIRED ? 'token expired' : 'unauthorized',
+        err.code === ErrorCode.TOKEN_EXPIRED
+          ? CloseCode.TOKEN_EXPIRED
+          : err.code === ErrorCode.FORBIDDEN
+            ? CloseCode.FORBIDDEN
+            : CloseCode.UNAUTHORIZED,
+        err.message,
       );
       return;
     }

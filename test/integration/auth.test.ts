@@ -2,7 +2,7 @@ import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { CloseCode, ErrorCode } from '../../src/protocol/index.js';
+import { CloseCode, ErrorCode, SwitchboardError } from '../../src/protocol/index.js';
 import { client, onCleanup, RawSocket, SECRET, startServer, token, waitFor } from '../helpers.js';
 
 const secretKey = new TextEncoder().encode(SECRET);
@@ -280,5 +280,47 @@ describe('token lifetime on a live connection', () => {
     const c = client(url, { token: 'garbage' });
     await expect(c.connect()).rejects.toMatchObject({ code: ErrorCode.UNAUTHORIZED });
     expect(c.state).toBe('closed');
+  });
+});
+
+describe('auth edge cases found in review', () => {
+  it('a connect that times out is retried, not given up on', async () => {
+    let calls = 0;
+    const { url } = await startServer({
+      auth: {
+        authenticate: (t) => {
+          calls++;
+          // The first check hangs (a stuck auth backend); later ones answer.
+          return calls === 1 ? new Promise(() => {}) : { userId: t };
+        },
+      },
+    });
+    const c = client(url, { token: 'alice', requestTimeoutMs: 200 });
+    await c.connect();
+    expect(c.state).toBe('connected');
+    expect(calls).toBe(2);
+  });
+
+  it('an authenticate that throws FORBIDDEN closes with 4003 and the client stops', async () => {
+    const { url } = await startServer({
+      auth: {
+        authenticate: () => {
+          throw new SwitchboardError(ErrorCode.FORBIDDEN, 'Account suspended');
+        },
+      },
+    });
+    const { answer, socket } = await tryConnect(url, 'anything');
+    expect(answer).toMatchObject({ code: ErrorCode.FORBIDDEN, message: 'Account suspended' });
+    expect((await socket.closedWith()).code).toBe(CloseCode.FORBIDDEN);
+    const c = client(url, { token: 'anything' });
+    await expect(c.connect()).rejects.toMatchObject({ code: ErrorCode.CLOSED });
+  });
+
+  it('a ping before connect is refused like any other frame', async () => {
+    const { url } = await startServer();
+    const socket = await RawSocket.open(url);
+    socket.send({ type: 'ping', id: 1 });
+    expect(await socket.reply(1)).toMatchObject({ code: ErrorCode.UNAUTHORIZED });
+    expect((await socket.closedWith()).code).toBe(CloseCode.BAD_PROTOCOL);
   });
 });
