@@ -107,4 +107,47 @@ describe('memoryBroker', () => {
     expect(got).toEqual([1]);
     await broker.close();
   });
+
+  it('keeps an idle channel\'s epoch for a while, then forgets it', async () => {
+    vi.useFakeTimers({ toFake: ['Date', 'setInterval'] });
+    const broker = memoryBroker({ idleChannelTtlMs: 1000, sweepIntervalMs: 100 });
+    const handler = () => {};
+    await broker.subscribe('c', handler);
+    const { epoch } = await broker.history('c');
+    await broker.unsubscribe('c', handler);
+    vi.advanceTimersByTime(500);
+    // A subscriber back within the window: same epoch, nothing missed.
+    expect(await broker.history('c', { since: { offset: 0, epoch } })).toMatchObject({ epoch, recovered: true });
+    vi.advanceTimersByTime(2000);
+    const later = await broker.history('c', { since: { offset: 0, epoch } });
+    expect(later.epoch).not.toBe(epoch);
+    expect(later.recovered).toBe(false);
+    await broker.close();
+  });
+
+  it('ephemeral publications take no offset and are not kept', async () => {
+    const broker = memoryBroker();
+    const got: unknown[] = [];
+    await broker.subscribe('c', (p) => got.push([p.event, p.ephemeral, p.offset]));
+    await broker.publish('c', { event: 'm', data: 1 }, { history });
+    await broker.publish('c', { event: 'typing', data: 1 }, { history, ephemeral: true });
+    await broker.publish('c', { event: 'm', data: 2 }, { history });
+    expect(got).toEqual([['m', undefined, 1], ['typing', true, 1], ['m', undefined, 2]]);
+    expect((await broker.history('c')).publications.map((p) => p.offset)).toEqual([1, 2]);
+    await broker.close();
+  });
+
+  it('presence entries lapse unless refreshed', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const broker = memoryBroker();
+    await broker.presenceAdd('c', { user: 'a', connection: 'c1' }, 1000);
+    await broker.presenceAdd('c', { user: 'b', connection: 'c2' }, 1000);
+    vi.setSystemTime(Date.now() + 800);
+    await broker.presenceAdd('c', { user: 'a', connection: 'c1' }, 1000);
+    vi.setSystemTime(Date.now() + 500);
+    expect((await broker.presence('c')).map((m) => m.user)).toEqual(['a']);
+    await broker.presenceRemove('c', 'c1');
+    expect(await broker.presence('c')).toEqual([]);
+    await broker.close();
+  });
 });
