@@ -20,8 +20,14 @@ const server = createServer({
     'room:*': {
       history: { size: 200, ttlMs: 60 * 60 * 1000 },
       events: { message: null, typing: null },
+      ephemeral: ['typing'],
+      presence: { info: (identity) => ({ name: identity.claims.name }) },
     },
-    'agent:*': { clientPublish: false, history: { size: 500, ttlMs: 10 * 60 * 1000 } },
+    'agent:*': {
+      clientPublish: false,
+      history: { size: 2000, ttlMs: 10 * 60 * 1000 },
+      streams: { timeoutMs: 30_000 },
+    },
   },
 });
 
@@ -69,19 +75,26 @@ server.rpc('agent.ask', async ({ room, prompt }, { identity }) => {
     throw new SwitchboardError('VALIDATION_FAILED', 'room and prompt are required');
   }
   const channel = `agent:${room}`;
-  const id = randomBytes(4).toString('hex');
+  const stream = await server.stream(channel, { event: 'reply', data: { for: identity.userId } });
+  const id = stream.id;
   void (async () => {
-    await server.publish(channel, 'status', { id, state: 'thinking', for: identity.userId });
-    for (const percent of [20, 50, 80]) {
+    await server.publish(channel, 'status', { id, state: 'thinking' }, { ephemeral: true });
+    for (const progress of [20, 50, 80]) {
       await sleep(250);
-      await server.publish(channel, 'status', { id, state: 'searching', progress: percent });
+      await server.publish(
+        channel,
+        'status',
+        { id, state: 'searching', progress },
+        { ephemeral: true },
+      );
     }
     const answer = `You asked: "${prompt.replace(/^@agent\s*/, '')}". Here is a streamed answer, token by token, delivered to everyone in the room with offsets, so a reconnecting page resumes without gaps or duplicates.`;
     for (const token of answer.split(/(?<= )/)) {
       await sleep(60);
-      await server.publish(channel, 'chunk', { id, text: token });
+      await stream.write(token);
     }
-    await server.publish(channel, 'status', { id, state: 'done' });
+    await stream.end();
+    await server.publish(channel, 'status', { id, state: 'done' }, { ephemeral: true });
   })();
   return { id };
 });

@@ -37,17 +37,28 @@ describe('the demo npm start runs', () => {
       ).token;
     const c = client(`${http.replace('http', 'ws')}ws`, { token: login });
     await c.connect();
+    const room = c.subscribe('room:lobby');
+    await room.ready();
+    expect((await room.presence()).map((m) => m.info)).toEqual([{ name: 'tester' }]);
     const agent = c.subscribe('agent:lobby');
     const chunks: string[] = [];
+    const markers: (string | undefined)[] = [];
     const states: string[] = [];
-    agent.on('chunk', ({ text }: { text: string }) => chunks.push(text));
+    agent.on('reply', (chunk: string, meta) => {
+      markers.push(meta.stream?.status);
+      if (meta.stream?.status === undefined) chunks.push(chunk);
+    });
     agent.on('status', ({ state }: { state: string }) => states.push(state));
     await agent.ready();
-    await c.subscribe('room:lobby').publish('message', { text: '@agent hello' });
+    await room.publish('message', { text: '@agent hello' });
     await c.request('agent.ask', { room: 'lobby', prompt: '@agent hello' });
-    await waitFor(() => states.includes('done'), 15_000, 'agent to finish');
+    await waitFor(() => markers.includes('end'), 15_000, 'agent to finish');
+    expect(markers[0]).toBe('open');
     expect(states.slice(0, 2)).toEqual(['thinking', 'searching']);
     expect(chunks.join('')).toContain('You asked: "hello"');
+    expect((await room.history()).publications.map((p) => p.data)).toEqual([
+      { text: '@agent hello' },
+    ]);
   });
 });
 
