@@ -108,7 +108,7 @@ describe('memoryBroker', () => {
     await broker.close();
   });
 
-  it('keeps an idle channel\'s epoch for a while, then forgets it', async () => {
+  it("keeps an idle channel's epoch for a while, then forgets it", async () => {
     vi.useFakeTimers({ toFake: ['Date', 'setInterval'] });
     const broker = memoryBroker({ idleChannelTtlMs: 1000, sweepIntervalMs: 100 });
     const handler = () => {};
@@ -117,7 +117,10 @@ describe('memoryBroker', () => {
     await broker.unsubscribe('c', handler);
     vi.advanceTimersByTime(500);
     // A subscriber back within the window: same epoch, nothing missed.
-    expect(await broker.history('c', { since: { offset: 0, epoch } })).toMatchObject({ epoch, recovered: true });
+    expect(await broker.history('c', { since: { offset: 0, epoch } })).toMatchObject({
+      epoch,
+      recovered: true,
+    });
     vi.advanceTimersByTime(2000);
     const later = await broker.history('c', { since: { offset: 0, epoch } });
     expect(later.epoch).not.toBe(epoch);
@@ -132,7 +135,11 @@ describe('memoryBroker', () => {
     await broker.publish('c', { event: 'm', data: 1 }, { history });
     await broker.publish('c', { event: 'typing', data: 1 }, { history, ephemeral: true });
     await broker.publish('c', { event: 'm', data: 2 }, { history });
-    expect(got).toEqual([['m', undefined, 1], ['typing', true, 1], ['m', undefined, 2]]);
+    expect(got).toEqual([
+      ['m', undefined, 1],
+      ['typing', true, 1],
+      ['m', undefined, 2],
+    ]);
     expect((await broker.history('c')).publications.map((p) => p.offset)).toEqual([1, 2]);
     await broker.close();
   });
