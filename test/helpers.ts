@@ -1,6 +1,8 @@
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
 import { afterEach } from 'vitest';
-import WebSocket from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
 import { type Client, type ClientOptions, createClient } from '../src/client/index.js';
 import { createServer, type Server, type ServerOptions } from '../src/server/index.js';
 
@@ -216,4 +218,31 @@ export async function gatedClient(url: string, user: string, options: Partial<Cl
       open();
     },
   };
+}
+
+/**
+ * A bare `ws` server that answers `connect` with `connectReply` and lets the test script the
+ * rest: for what a real gateway will not do on demand (go silent, send garbage).
+ */
+export async function fakeServer(
+  connectReply: Record<string, unknown>,
+  onConnected: (ws: WebSocket) => void = () => {},
+): Promise<string> {
+  const http = createHttpServer();
+  const wss = new WebSocketServer({ server: http });
+  wss.on('connection', (ws) => {
+    ws.on('message', (data) => {
+      const frame = JSON.parse(data.toString());
+      if (frame.type !== 'connect') return;
+      onConnected(ws);
+      ws.send(JSON.stringify({ type: 'reply', id: frame.id, data: connectReply }));
+    });
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  onCleanup(() => {
+    for (const ws of wss.clients) ws.terminate();
+    wss.close();
+    return new Promise((resolve) => http.close(resolve));
+  });
+  return `ws://127.0.0.1:${(http.address() as AddressInfo).port}`;
 }

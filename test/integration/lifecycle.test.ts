@@ -1,13 +1,14 @@
 import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket from 'ws';
 import type { StateChange, SubscribedEvent, WebSocketConstructor } from '../../src/client/index.js';
 import { CloseCode, ErrorCode } from '../../src/protocol/index.js';
 import { createServer, memoryBroker } from '../../src/server/index.js';
 import {
   client,
   connected,
+  fakeServer,
   onCleanup,
   RawSocket,
   SECRET,
@@ -42,31 +43,14 @@ describe('heartbeat', () => {
 
   it('the client detects a server that went silent and reconnects', async () => {
     // A server that completes the handshake, promises pings every 100 ms, then says nothing.
-    const http = createHttpServer();
-    const wss = new WebSocketServer({ server: http });
     let connections = 0;
-    wss.on('connection', (ws) => {
-      connections++;
-      ws.on('message', (data) => {
-        const frame = JSON.parse(data.toString());
-        if (frame.type === 'connect') {
-          ws.send(
-            JSON.stringify({
-              type: 'reply',
-              id: frame.id,
-              data: { version: 1, connection: 'x', user: 'u', heartbeatMs: 100 },
-            }),
-          );
-        }
-      });
-    });
-    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-    onCleanup(() => {
-      for (const ws of wss.clients) ws.terminate();
-      wss.close();
-      return new Promise((resolve) => http.close(resolve));
-    });
-    const c = client(`ws://127.0.0.1:${(http.address() as AddressInfo).port}`, { token: 't' });
+    const url = await fakeServer(
+      { version: 1, connection: 'x', user: 'u', heartbeatMs: 100 },
+      () => {
+        connections++;
+      },
+    );
+    const c = client(url, { token: 't' });
     const changes: StateChange[] = [];
     c.on('state', (change) => changes.push(change));
     await c.connect();
@@ -312,37 +296,21 @@ describe('wire details', () => {
   });
 
   it('the client shrugs off frames a broken server sends', async () => {
-    const http = createHttpServer();
-    const wss = new WebSocketServer({ server: http });
-    wss.on('connection', (ws) => {
-      ws.on('message', (data) => {
-        const frame = JSON.parse(data.toString());
-        if (frame.type !== 'connect') return;
-        for (const junk of [
-          'not json',
-          '42',
-          '{"type":"reply"}',
-          '{"type":"message"}',
-          '[null,{"type":"error"}]',
-          '{"type":"reply","id":999}',
-        ])
-          ws.send(junk);
-        ws.send(
-          JSON.stringify({
-            type: 'reply',
-            id: frame.id,
-            data: { version: 1, connection: 'x', user: 'u', heartbeatMs: 0 },
-          }),
-        );
-      });
-    });
-    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-    onCleanup(() => {
-      for (const ws of wss.clients) ws.terminate();
-      wss.close();
-      return new Promise((resolve) => http.close(resolve));
-    });
-    const c = client(`ws://127.0.0.1:${(http.address() as AddressInfo).port}`, { token: 't' });
+    const junk = [
+      'not json',
+      '42',
+      '{"type":"reply"}',
+      '{"type":"message"}',
+      '[null,{"type":"error"}]',
+      '{"type":"reply","id":999}',
+    ];
+    const url = await fakeServer(
+      { version: 1, connection: 'x', user: 'u', heartbeatMs: 0 },
+      (ws) => {
+        for (const message of junk) ws.send(message);
+      },
+    );
+    const c = client(url, { token: 't' });
     await c.connect();
     expect(c.state).toBe('connected');
   });
