@@ -246,3 +246,37 @@ export async function fakeServer(
   });
   return `ws://127.0.0.1:${(http.address() as AddressInfo).port}`;
 }
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/**
+ * Whether a Redis answers at REDIS_URL. In CI it must: a missing Redis there fails the run
+ * instead of silently skipping the tests that need it.
+ */
+export async function redisAvailable(): Promise<boolean> {
+  const { Redis } = await import('ioredis');
+  const probe = new Redis(REDIS_URL, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 1_000,
+  });
+  probe.on('error', () => {});
+  try {
+    await probe.connect();
+    await probe.ping();
+    return true;
+  } catch (error) {
+    if (process.env.CI) throw new Error(`CI needs Redis at ${REDIS_URL}: ${String(error)}`);
+    console.log(
+      `Skipping Redis tests: no Redis answers at ${REDIS_URL} (set REDIS_URL or start redis-server)`,
+    );
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+}
+
+/** A key prefix of its own per test, so tests sharing one Redis never see each other's keys. */
+export function uniquePrefix(): string {
+  return `sbtest:${process.pid}:${Date.now().toString(36)}:${Math.random().toString(36).slice(2, 8)}:`;
+}

@@ -1,3 +1,4 @@
+import { answerHistory, newEpoch } from './history.js';
 import type {
   Broker,
   HistoryQuery,
@@ -40,12 +41,6 @@ interface ChannelState {
 interface RememberedKey {
   result: PublishResult;
   expiresAt: number;
-}
-
-function newEpoch(): string {
-  const bytes = new Uint8Array(6);
-  crypto.getRandomValues(bytes);
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 function trim(state: ChannelState, now: number, ttlMs: number, size: number): void {
@@ -190,29 +185,7 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
       const s = state(channel);
       const now = Date.now();
       trim(s, now, ttlByChannel.get(channel) ?? 0, s.history.length);
-      const limit = query.limit ?? Number.POSITIVE_INFINITY;
-      const since = query.since;
-      if (!since) {
-        const publications =
-          limit >= s.history.length ? s.history.slice() : s.history.slice(-limit);
-        return { offset: s.offset, epoch: s.epoch, publications, recovered: true };
-      }
-      if (since.epoch !== s.epoch) {
-        return { offset: s.offset, epoch: s.epoch, publications: [], recovered: false };
-      }
-      const missed = s.offset - since.offset;
-      const oldestKept = s.history[0]?.offset ?? s.offset + 1;
-      // Recoverable only if the first missed publication is still kept (or nothing was missed).
-      const complete = missed <= 0 || oldestKept <= since.offset + 1;
-      const publications = complete
-        ? s.history.filter((p) => p.offset > since.offset).slice(0, limit)
-        : [];
-      return {
-        offset: s.offset,
-        epoch: s.epoch,
-        publications,
-        recovered: complete && publications.length >= Math.max(0, missed),
-      };
+      return answerHistory(s, s.history, query);
     },
 
     async presenceAdd(channel, member, ttlMs) {

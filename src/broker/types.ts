@@ -76,8 +76,13 @@ export type PublicationHandler = (publication: Publication) => void;
  */
 export interface Broker {
   publish(channel: string, input: PublishInput, options?: PublishOptions): Promise<PublishResult>;
-  /** Deliver this channel's future publications to `handler`, in offset order. */
-  subscribe(channel: string, handler: PublicationHandler): Promise<void>;
+  /**
+   * Deliver this channel's future publications to `handler`, in offset order. `onReset` is
+   * called if the broker finds that publications were lost to this node and cannot be replayed
+   * (its link to a shared store broke and the store lost the channel's history meanwhile): the
+   * gateway then makes the channel's subscribers resync, which tells them of the gap.
+   */
+  subscribe(channel: string, handler: PublicationHandler, onReset?: () => void): Promise<void>;
   unsubscribe(channel: string, handler: PublicationHandler): Promise<void>;
   history(channel: string, query?: HistoryQuery): Promise<HistoryResult>;
   /**
@@ -87,5 +92,7 @@ export interface Broker {
   presenceAdd(channel: string, member: PresenceMember, ttlMs: number): Promise<void>;
   presenceRemove(channel: string, connection: string): Promise<void>;
   presence(channel: string): Promise<PresenceMember[]>;
+  /** Whether the broker can take publications now (for readiness checks). Default: true. */
+  healthy?(): boolean;
   close(): Promise<void>;
 }

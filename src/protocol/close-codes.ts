@@ -20,6 +20,9 @@ export const CloseCode = {
   RATE_LIMITED: 4008,
   TOO_MANY_CONNECTIONS: 4009,
   DISCONNECTED_BY_SERVER: 4010,
+  /** The node lost track of a channel (its broker link broke and history was lost): reconnect
+   * and resubscribe from your position, which reports the gap. */
+  RESYNC: 4011,
 } as const;
 
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];

@@ -436,7 +436,11 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
       // One handler per local channel entry, so a late unsubscribe of an old entry can never
       // remove a newer one's subscription.
       const handler: PublicationHandler = (publication) => this.fanOut(connections, publication);
-      const ready = this.broker.subscribe(channel, handler);
+      // Per-user channels carry only ephemeral direct messages: nothing there to resync.
+      const onReset = channel.startsWith(USER_CHANNEL_PREFIX)
+        ? undefined
+        : () => this.resync(channel, connections);
+      const ready = this.broker.subscribe(channel, handler, onReset);
       entry = { connections, handler, ready };
       this.local.set(channel, entry);
     }
@@ -451,6 +455,19 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
     this.broker
       .unsubscribe(channel, entry.handler)
       .catch((error) => this.logger.error({ err: error, channel }, 'broker unsubscribe failed'));
+  }
+
+  /**
+   * The broker could not replay what this node missed on a channel. Each subscriber reconnects
+   * and resubscribes from its own position: recovered if the history has it, told of the gap if
+   * not. Coarse, but it happens only when the shared store lost data.
+   */
+  private resync(channel: string, connections: Set<Connection>): void {
+    this.logger.warn(
+      { channel, connections: connections.size },
+      'channel lost by the broker; resyncing subscribers',
+    );
+    for (const connection of [...connections]) connection.close(CloseCode.RESYNC, 'channel resync');
   }
 
   /** Encode once, write to every local subscriber: the per-subscriber cost is one socket write. */
@@ -599,7 +616,7 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
   }
 
   async sendToUser(userId: string, event: string, data?: unknown): Promise<void> {
-    await this.broker.publish(USER_CHANNEL_PREFIX + userId, { event, data });
+    await this.broker.publish(USER_CHANNEL_PREFIX + userId, { event, data }, { ephemeral: true });
   }
 
   sendToConnection(connectionId: string, event: string, data?: unknown): boolean {

@@ -1,0 +1,40 @@
+import type { StreamPosition } from '../protocol/frames.js';
+import type { HistoryQuery, HistoryResult, Publication } from './types.js';
+
+/**
+ * Answers a history query from what a channel keeps — the recovery rule every broker shares.
+ * `kept` is oldest first, already stripped of publications past their age.
+ *
+ * Recoverable means: same epoch, and the first missed publication is still kept (or nothing
+ * was missed). Anything else is `recovered: false`, never a partial replay passed off as whole.
+ */
+export function answerHistory(
+  position: StreamPosition,
+  kept: readonly Publication[],
+  query: HistoryQuery = {},
+): HistoryResult {
+  const { offset, epoch } = position;
+  const limit = query.limit ?? Number.POSITIVE_INFINITY;
+  const since = query.since;
+  if (!since) {
+    const publications = limit >= kept.length ? kept.slice() : kept.slice(-limit);
+    return { offset, epoch, publications, recovered: true };
+  }
+  if (since.epoch !== epoch) return { offset, epoch, publications: [], recovered: false };
+  const missed = offset - since.offset;
+  const oldestKept = kept[0]?.offset ?? offset + 1;
+  const complete = missed <= 0 || oldestKept <= since.offset + 1;
+  const publications = complete ? kept.filter((p) => p.offset > since.offset).slice(0, limit) : [];
+  return {
+    offset,
+    epoch,
+    publications,
+    recovered: complete && publications.length >= Math.max(0, missed),
+  };
+}
+
+export function newEpoch(): string {
+  const bytes = new Uint8Array(6);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}

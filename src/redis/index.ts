@@ -1,0 +1,1 @@
+export { type RedisBrokerOptions, redisBroker } from './broker.js';

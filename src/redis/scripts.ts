@@ -1,0 +1,96 @@
+/**
+ * Lua scripts: each touches the keys of one channel only (one hash tag), so they run atomically
+ * on a single Redis, and on a Cluster in the channel's slot. Only commands that Redis 7, Valkey
+ * and DragonflyDB share.
+ *
+ * A publication is stored and sent as `offset|epoch|json`, so the script can stamp the offset
+ * it assigns without parsing JSON.
+ */
+
+/**
+ * KEYS: meta, history, idempotency key.
+ * ARGV: epoch candidate, payload json, history size, history ttl ms, idempotency ttl ms,
+ *       ephemeral (0/1), idle retention ms, pub/sub channel, sharded (0/1), has key (0/1).
+ * Returns [1, "offset|epoch"] when published, [0, "offset|epoch"] for a repeated key.
+ */
+export const PUBLISH = `
+local meta, hist, idem = KEYS[1], KEYS[2], KEYS[3]
+if ARGV[10] == '1' then
+  local seen = redis.call('GET', idem)
+  if seen then return {0, seen} end
+end
+local epoch = redis.call('HGET', meta, 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('HSET', meta, 'epoch', epoch, 'offset', 0)
+end
+local offset
+if ARGV[6] == '1' then
+  offset = tonumber(redis.call('HGET', meta, 'offset'))
+else
+  offset = redis.call('HINCRBY', meta, 'offset', 1)
+end
+local encoded = offset .. '|' .. epoch .. '|' .. ARGV[2]
+local size, ttl, keep = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[7])
+if ARGV[6] ~= '1' and size > 0 and ttl > 0 then
+  redis.call('RPUSH', hist, encoded)
+  redis.call('LTRIM', hist, -size, -1)
+  redis.call('PEXPIRE', hist, ttl)
+  redis.call('HSET', meta, 'ttl', ttl)
+end
+if ttl > keep then keep = ttl end
+if redis.call('PTTL', meta) < keep then redis.call('PEXPIRE', meta, keep) end
+if ARGV[9] == '1' then
+  redis.call('SPUBLISH', ARGV[8], encoded)
+else
+  redis.call('PUBLISH', ARGV[8], encoded)
+end
+if ARGV[10] == '1' then redis.call('SET', idem, offset .. '|' .. epoch, 'PX', ARGV[5]) end
+return {1, offset .. '|' .. epoch}
+`;
+
+/**
+ * KEYS: meta, history. ARGV: epoch candidate, idle retention ms.
+ * Returns [offset, epoch, history ttl ms, entries...]. Creates the channel's epoch if missing,
+ * so a position read now can be recovered against later.
+ */
+export const READ = `
+local meta = KEYS[1]
+local epoch = redis.call('HGET', meta, 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('HSET', meta, 'epoch', epoch, 'offset', 0)
+end
+if redis.call('PTTL', meta) < tonumber(ARGV[2]) then redis.call('PEXPIRE', meta, ARGV[2]) end
+local result = {redis.call('HGET', meta, 'offset'), epoch, redis.call('HGET', meta, 'ttl') or '0'}
+for _, entry in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do table.insert(result, entry) end
+return result
+`;
+
+/** KEYS: members hash, expiry zset. ARGV: connection, member json, expires at ms, key ttl ms. */
+export const PRESENCE_ADD = `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+-- The keys outlive their longest-lived member; one short entry must not cut the others short.
+local ttl = tonumber(ARGV[4])
+if redis.call('PTTL', KEYS[1]) < ttl then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+return 1
+`;
+
+/** KEYS: members hash, expiry zset. ARGV: now ms. Drops lapsed members, returns the rest. */
+export const PRESENCE_LIST = `
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+for _, connection in ipairs(lapsed) do redis.call('HDEL', KEYS[1], connection) end
+if #lapsed > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1]) end
+return redis.call('HVALS', KEYS[1])
+`;
+
+/** KEYS: meta. ARGV: idle retention ms. Keeps a live channel's epoch from lapsing while idle. */
+export const TOUCH = `
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl ~= -2 and ttl < tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return ttl
+`;

@@ -1,0 +1,220 @@
+import { describe, expect, it } from 'vitest';
+import { memoryBroker } from '../../src/broker/index.js';
+import type { Broker, Publication } from '../../src/broker/types.js';
+import { redisBroker } from '../../src/redis/index.js';
+import { onCleanup, REDIS_URL, redisAvailable, sleep, uniquePrefix, waitFor } from '../helpers.js';
+
+/**
+ * One suite, every broker. `nodes(n)` returns n handles on one shared broker state, as n
+ * gateway processes would have: the same instance for memory, n clients of one Redis prefix.
+ */
+interface Subject {
+  name: string;
+  nodes(count: number): Broker[];
+}
+
+const subjects: Subject[] = [
+  {
+    name: 'memoryBroker',
+    nodes: (count) => {
+      const broker = memoryBroker();
+      onCleanup(() => broker.close());
+      return Array.from({ length: count }, () => broker);
+    },
+  },
+];
+if (await redisAvailable()) {
+  subjects.push({
+    name: 'redisBroker',
+    nodes: (count) => {
+      const prefix = uniquePrefix();
+      return Array.from({ length: count }, () => {
+        const broker = redisBroker({ url: REDIS_URL, prefix });
+        onCleanup(() => broker.close());
+        return broker;
+      });
+    },
+  });
+}
+
+const history = { size: 5, ttlMs: 60_000 };
+
+function collect(broker: Broker, channel: string): Promise<Publication[]> {
+  const got: Publication[] = [];
+  return broker.subscribe(channel, (p) => got.push(p)).then(() => got);
+}
+
+describe.each(subjects)('$name conformance', ({ nodes }) => {
+  it('assigns strictly increasing offsets in one epoch and fans out to every subscribed node', async () => {
+    const [a, b, c] = nodes(3);
+    const gotA = await collect(a!, 'ch');
+    const gotB = await collect(b!, 'ch');
+    const first = await c!.publish('ch', { event: 'e', data: { n: 1 }, user: 'u1' });
+    const second = await c!.publish('ch', { event: 'e', data: { n: 2 } });
+    expect([first.offset, second.offset]).toEqual([1, 2]);
+    expect(first.epoch).toBe(second.epoch);
+    expect(first.duplicate).toBe(false);
+    await waitFor(() => gotA.length === 2 && gotB.length === 2);
+    expect(gotA[0]).toMatchObject({
+      channel: 'ch',
+      event: 'e',
+      data: { n: 1 },
+      offset: 1,
+      epoch: first.epoch,
+      user: 'u1',
+    });
+    expect(gotB.map((p) => p.offset)).toEqual([1, 2]);
+  });
+
+  it('never hands out one offset twice when nodes publish concurrently', async () => {
+    const [a, b] = nodes(2);
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        (i % 2 ? a! : b!).publish(
+          'race',
+          { event: 'e', data: i },
+          { history: { size: 500, ttlMs: 60_000 } },
+        ),
+      ),
+    );
+    expect(results.map((r) => r.offset).sort((x, y) => x - y)).toEqual(
+      Array.from({ length: 200 }, (_, i) => i + 1),
+    );
+    const kept = await a!.history('race');
+    expect(kept.publications.map((p) => p.offset)).toEqual(
+      Array.from({ length: 200 }, (_, i) => i + 1),
+    );
+  });
+
+  it('delivers in offset order and stops after unsubscribe', async () => {
+    const [a, b] = nodes(2);
+    const got: number[] = [];
+    const handler = (p: Publication) => got.push(p.offset);
+    await a!.subscribe('order', handler);
+    for (let i = 0; i < 100; i++) await b!.publish('order', { event: 'e', data: i });
+    await waitFor(() => got.length === 100);
+    expect(got).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    await a!.unsubscribe('order', handler);
+    await b!.publish('order', { event: 'e', data: 'late' });
+    await sleep(50);
+    expect(got).toHaveLength(100);
+  });
+
+  it('recovers exactly what was missed, and says recovered: false outside the window', async () => {
+    const [a, b] = nodes(2);
+    const first = await a!.publish('h', { event: 'e', data: 1 }, { history });
+    for (let i = 2; i <= 4; i++) await a!.publish('h', { event: 'e', data: i }, { history });
+    const inside = await b!.history('h', { since: { offset: first.offset, epoch: first.epoch } });
+    expect(inside).toMatchObject({ recovered: true, offset: 4, epoch: first.epoch });
+    expect(inside.publications.map((p) => p.data)).toEqual([2, 3, 4]);
+    for (let i = 5; i <= 9; i++) await a!.publish('h', { event: 'e', data: i }, { history });
+    const outside = await b!.history('h', { since: { offset: first.offset, epoch: first.epoch } });
+    expect(outside).toMatchObject({ recovered: false, publications: [] });
+    expect((await b!.history('h', { since: { offset: 9, epoch: 'another' } })).recovered).toBe(
+      false,
+    );
+    expect((await b!.history('h', { limit: 2 })).publications.map((p) => p.data)).toEqual([8, 9]);
+    expect((await b!.history('h')).publications).toHaveLength(5);
+  });
+
+  it('ages history out by ttl', async () => {
+    const [a] = nodes(1);
+    const first = await a!.publish(
+      'ttl',
+      { event: 'e', data: 1 },
+      { history: { size: 10, ttlMs: 150 } },
+    );
+    await a!.publish('ttl', { event: 'e', data: 2 }, { history: { size: 10, ttlMs: 150 } });
+    await sleep(250);
+    const result = await a!.history('ttl', { since: { offset: first.offset, epoch: first.epoch } });
+    expect(result.recovered).toBe(false);
+  });
+
+  it('keeps the epoch of a position read before anything was published', async () => {
+    const [a, b] = nodes(2);
+    const before = await a!.history('fresh', { limit: 0 });
+    expect(before.offset).toBe(0);
+    const published = await b!.publish('fresh', { event: 'e', data: 1 }, { history });
+    expect(published.epoch).toBe(before.epoch);
+    const recovered = await a!.history('fresh', { since: { offset: 0, epoch: before.epoch } });
+    expect(recovered).toMatchObject({ recovered: true });
+    expect(recovered.publications.map((p) => p.data)).toEqual([1]);
+  });
+
+  it('publishes a repeated idempotency key once, on any node', async () => {
+    const [a, b] = nodes(2);
+    const got = await collect(a!, 'idem');
+    const once = await a!.publish(
+      'idem',
+      { event: 'e', data: 1 },
+      { idempotencyKey: 'k1', history },
+    );
+    const again = await b!.publish(
+      'idem',
+      { event: 'e', data: 1 },
+      { idempotencyKey: 'k1', history },
+    );
+    expect(again).toEqual({ offset: once.offset, epoch: once.epoch, duplicate: true });
+    await sleep(50);
+    expect(got).toHaveLength(1);
+    expect((await a!.history('idem')).publications).toHaveLength(1);
+  });
+
+  it('fans out ephemeral publications without an offset or a place in history', async () => {
+    const [a, b] = nodes(2);
+    const got = await collect(a!, 'eph');
+    await b!.publish('eph', { event: 'm', data: 1 }, { history });
+    const typing = await b!.publish(
+      'eph',
+      { event: 'typing', data: {} },
+      { history, ephemeral: true },
+    );
+    await b!.publish('eph', { event: 'm', data: 2 }, { history });
+    expect(typing.offset).toBe(1);
+    await waitFor(() => got.length === 3);
+    expect(got.map((p) => [p.event, p.ephemeral ?? false])).toEqual([
+      ['m', false],
+      ['typing', true],
+      ['m', false],
+    ]);
+    expect((await a!.history('eph')).publications.map((p) => p.offset)).toEqual([1, 2]);
+  });
+
+  it('carries stream markers and the sender to exclude', async () => {
+    const [a, b] = nodes(2);
+    const got = await collect(a!, 'meta');
+    await b!.publish('meta', {
+      event: 'reply',
+      data: 'tok',
+      stream: { id: 's1', seq: 3 },
+      exceptConnection: 'c9',
+    });
+    await waitFor(() => got.length === 1);
+    expect(got[0]).toMatchObject({ stream: { id: 's1', seq: 3 }, exceptConnection: 'c9' });
+  });
+
+  it('shares presence across nodes; entries lapse unless refreshed', async () => {
+    const [a, b] = nodes(2);
+    await a!.presenceAdd('room', { user: 'ann', connection: 'c1', info: { name: 'Ann' } }, 60_000);
+    await b!.presenceAdd('room', { user: 'bob', connection: 'c2' }, 150);
+    const both = await b!.presence('room');
+    expect(both.map((m) => m.user).sort()).toEqual(['ann', 'bob']);
+    expect(both.find((m) => m.user === 'ann')).toEqual({
+      user: 'ann',
+      connection: 'c1',
+      info: { name: 'Ann' },
+    });
+    await sleep(250);
+    expect((await a!.presence('room')).map((m) => m.user)).toEqual(['ann']);
+    await b!.presenceRemove('room', 'c1');
+    expect(await a!.presence('room')).toEqual([]);
+  });
+
+  it('reports itself healthy while it can take publications', async () => {
+    const [a] = nodes(1);
+    await a!.publish('health', { event: 'e', data: 1 });
+    // Both of a Redis broker's connections (commands and pub/sub) count; the second may still be
+    // finishing its handshake right after startup.
+    expect(await waitFor(() => a!.healthy?.() ?? true, 2_000, 'healthy')).toBe(true);
+  });
+});
