@@ -118,6 +118,8 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
   #liveTimer: ReturnType<typeof setInterval> | undefined;
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   #lastSeen = 0;
+  /** Subscribes waiting to be asked again after UNAVAILABLE; cleared with the connection. */
+  #retryTimers = new Set<ReturnType<typeof setTimeout>>();
   #everConnected = false;
   #closeError: SwitchboardError | undefined;
   #heartbeatMs = 0;
@@ -230,6 +232,8 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
   #disconnected(code: number, reason: string): void {
     this.#ws = undefined;
     this.connectionId = undefined;
+    for (const timer of this.#retryTimers) clearTimeout(timer);
+    this.#retryTimers.clear();
     clearInterval(this.#liveTimer);
     clearTimeout(this.#refreshTimer);
     const resend: Pending[] = [];
@@ -278,6 +282,8 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
     clearTimeout(this.#retryTimer);
     clearInterval(this.#liveTimer);
     clearTimeout(this.#refreshTimer);
+    for (const timer of this.#retryTimers) clearTimeout(timer);
+    this.#retryTimers.clear();
     this.#removeWake?.();
     const ws = this.#ws;
     this.#ws = undefined;
@@ -547,10 +553,27 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
     const pending: Pending = {
       frame,
       resolve: ((reply: SubscribeReply) => {
-        if (this.#subs.get(sub.channel) === sub) sub.subscribed(reply);
+        if (this.#subs.get(sub.channel) !== sub) return;
+        sub.retries = 0;
+        sub.subscribed(reply);
       }) as (data: never) => void,
       reject: (error) => {
         if (this.#subs.get(sub.channel) !== sub) return;
+        // The server's broker is down for a moment: keep the subscription and ask again.
+        if (error.code === ErrorCode.UNAVAILABLE && this.state === 'connected') {
+          sub.retries = (sub.retries ?? 0) + 1;
+          const timer = setTimeout(
+            () => {
+              this.#retryTimers.delete(timer);
+              if (this.#subs.get(sub.channel) !== sub || this.state !== 'connected') return;
+              this.#queue.push(this.#subscribeRequest(sub));
+              this.#flush();
+            },
+            backoffDelay(sub.retries, this.#o.reconnect || {}),
+          );
+          this.#retryTimers.add(timer);
+          return;
+        }
         this.#subs.delete(sub.channel);
         sub.failed(error);
       },

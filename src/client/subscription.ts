@@ -85,6 +85,8 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   state: SubscriptionState = 'subscribing';
   /** The last publication delivered (or the position at subscribe), used to recover after reconnects. */
   position: StreamPosition | undefined;
+  /** @internal Consecutive UNAVAILABLE answers to this subscription's subscribe. */
+  retries: number | undefined;
   #waiters: [() => void, (error: SwitchboardError) => void][] = [];
 
   constructor(

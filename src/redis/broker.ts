@@ -128,15 +128,15 @@ export function redisBroker(options: RedisBrokerOptions = {}): Broker {
   const byPubsubName = new Map<string, NodeChannel>();
   let closed = false;
 
-  /** The first connection may still be on its way; later outages fail fast. */
-  async function ready(connection: Redis | Cluster): Promise<void> {
+  /**
+   * The first connection may still be on its way; later outages fail fast, except where the
+   * caller knows the link is coming back (`patient`: catching up after a reconnect).
+   */
+  async function ready(connection: Redis | Cluster, patient = false): Promise<void> {
     if (closed) throw new SwitchboardError(ErrorCode.UNAVAILABLE, 'Broker is closed');
     if (connection.status === 'ready') return;
-    if (
-      connection.status !== 'connecting' &&
-      connection.status !== 'wait' &&
-      connection.status !== 'connect'
-    ) {
+    const starting = ['connecting', 'wait', 'connect'].includes(connection.status);
+    if (!starting && !(patient && connection.status === 'reconnecting')) {
       throw new SwitchboardError(
         ErrorCode.UNAVAILABLE,
         `Broker unavailable: Redis is ${connection.status}`,
@@ -160,8 +160,11 @@ export function redisBroker(options: RedisBrokerOptions = {}): Broker {
     });
   }
 
-  async function read(channel: string): Promise<{ position: StreamPosition; kept: Publication[] }> {
-    await ready(client);
+  async function read(
+    channel: string,
+    patient = false,
+  ): Promise<{ position: StreamPosition; kept: Publication[] }> {
+    await ready(client, patient);
     let reply: string[];
     try {
       reply = await client.sbRead(
@@ -216,7 +219,8 @@ export function redisBroker(options: RedisBrokerOptions = {}): Broker {
   async function catchUp(entry: NodeChannel): Promise<void> {
     entry.held ??= [];
     try {
-      const { position, kept } = await read(entry.channel);
+      // Both links reconnect on their own schedules: give the command link time to follow.
+      const { position, kept } = await read(entry.channel, true);
       const since = entry.last;
       const result = since ? answerHistory(position, kept, { since }) : undefined;
       const held = entry.held;

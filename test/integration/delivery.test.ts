@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { MessageMeta, SubscribedEvent } from '../../src/client/index.js';
-import type { PresenceMember } from '../../src/protocol/index.js';
+import { ErrorCode, type PresenceMember, SwitchboardError } from '../../src/protocol/index.js';
 import { memoryBroker } from '../../src/server/index.js';
 import {
   connected,
@@ -326,5 +326,29 @@ describe('streams', () => {
     await expect(
       c.publish('chat:a', 'x', 1, { stream: { id: 's', seq: 0, status: 'open' } }),
     ).rejects.toMatchObject({ code: 'FORBIDDEN' });
+  });
+});
+
+describe('a broker that is briefly unavailable', () => {
+  it('a subscribe answered UNAVAILABLE is retried by the client, not dropped', async () => {
+    const inner = memoryBroker();
+    let failures = 2;
+    const broker = {
+      ...inner,
+      history: async (...args: Parameters<typeof inner.history>) => {
+        if (failures-- > 0) throw new SwitchboardError(ErrorCode.UNAVAILABLE, 'Broker unavailable');
+        return inner.history(...args);
+      },
+    };
+    const { url } = await startServer({ broker });
+    const c = await connected(url, 'bob');
+    const sub = c.subscribe('chat:a');
+    const errors: unknown[] = [];
+    sub.on('error', (e) => errors.push(e));
+    await sub.ready();
+    expect(sub.state).toBe('subscribed');
+    expect(errors).toEqual([]);
+    expect(failures).toBeLessThan(0);
+    await inner.close();
   });
 });
