@@ -24,17 +24,19 @@ const subjects: Subject[] = [
   },
 ];
 if (await redisAvailable()) {
-  subjects.push({
-    name: 'redisBroker',
-    nodes: (count) => {
-      const prefix = uniquePrefix();
-      return Array.from({ length: count }, () => {
-        const broker = redisBroker({ url: REDIS_URL, prefix });
-        onCleanup(() => broker.close());
-        return broker;
-      });
-    },
-  });
+  for (const sharded of [false, true]) {
+    subjects.push({
+      name: sharded ? 'redisBroker (sharded pub/sub)' : 'redisBroker',
+      nodes: (count) => {
+        const prefix = uniquePrefix();
+        return Array.from({ length: count }, () => {
+          const broker = redisBroker({ url: REDIS_URL, prefix, sharded });
+          onCleanup(() => broker.close());
+          return broker;
+        });
+      },
+    });
+  }
 }
 
 const history = { size: 5, ttlMs: 60_000 };
