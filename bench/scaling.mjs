@@ -1,0 +1,116 @@
+// Per-node figures for docs/scaling.md: memory per idle authenticated connection, and
+// publish-to-deliver throughput through one node with the in-memory and the Redis broker.
+// Everything on 127.0.0.1, every loop bounded. Usage: node bench/scaling.mjs [--quick]
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { SignJWT } from 'jose';
+import { createClient } from 'switchboard/client';
+import WebSocket from 'ws';
+
+const quick = process.argv.includes('--quick');
+const SECRET = 'bench-secret-bench-secret-bench-secret';
+const IDLE = quick ? 1_000 : 5_000;
+const PUBLISHES = quick ? 2_000 : 20_000;
+const key = new TextEncoder().encode(SECRET);
+const sign = (sub) =>
+  new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(sub)
+    .setExpirationTime('1h')
+    .sign(key);
+
+async function startServer(broker) {
+  const child = fork(new URL('./server.mjs', import.meta.url), {
+    env: { ...process.env, SECRET, BROKER: broker },
+    execArgv: ['--expose-gc'],
+  });
+  const [ready] = await once(child, 'message');
+  const stats = async () => {
+    child.send({ type: 'stats' });
+    for (;;) {
+      const [m] = await once(child, 'message');
+      if (m.type === 'stats') return m;
+    }
+  };
+  return { url: `ws://127.0.0.1:${ready.port}/ws`, stats, stop: () => child.kill('SIGTERM') };
+}
+
+async function idleConnections() {
+  const server = await startServer('memory');
+  const before = await server.stats();
+  const token = await sign('idle');
+  const clients = [];
+  const started = performance.now();
+  for (let i = 0; i < IDLE; i += 100) {
+    const batch = Array.from({ length: Math.min(100, IDLE - i) }, () => {
+      const c = createClient({ url: server.url, token, WebSocket, heartbeat: false });
+      clients.push(c);
+      return c.connect();
+    });
+    await Promise.all(batch);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const after = await server.stats();
+  for (const c of clients) c.close();
+  server.stop();
+  return {
+    connections: after.connections,
+    rssPerConnection: (after.memory.rss - before.memory.rss) / IDLE,
+    heapPerConnection: (after.memory.heapUsed - before.memory.heapUsed) / IDLE,
+    acceptedPerSecond: IDLE / seconds,
+  };
+}
+
+async function publishThroughput(broker) {
+  const server = await startServer(broker);
+  const subscriber = createClient({ url: server.url, token: await sign('sub'), WebSocket });
+  const publisher = createClient({ url: server.url, token: await sign('pub'), WebSocket });
+  await Promise.all([subscriber.connect(), publisher.connect()]);
+  let received = 0;
+  let done;
+  const all = new Promise((resolve) => (done = resolve));
+  subscriber.subscribe('bench:a').on('m', () => {
+    if (++received === PUBLISHES) done();
+  });
+  await subscriber.subscribe('bench:a').ready();
+  const payload = 'x'.repeat(100);
+  const cpuBefore = (await server.stats()).cpu;
+  const started = performance.now();
+  const inFlight = new Set();
+  for (let i = 0; i < PUBLISHES; i++) {
+    const p = publisher.publish('bench:a', 'm', payload).then(() => inFlight.delete(p));
+    inFlight.add(p);
+    if (inFlight.size >= 64) await Promise.race(inFlight);
+  }
+  await all;
+  const seconds = (performance.now() - started) / 1000;
+  const cpuAfter = (await server.stats()).cpu;
+  const cpuMicros = cpuAfter.user + cpuAfter.system - cpuBefore.user - cpuBefore.system;
+  subscriber.close();
+  publisher.close();
+  server.stop();
+  return {
+    broker,
+    perSecond: PUBLISHES / seconds,
+    serverCpuMicrosPerPublish: cpuMicros / PUBLISHES,
+  };
+}
+
+const idle = await idleConnections();
+const memory = await publishThroughput('memory');
+const redis =
+  process.env.REDIS_URL || process.argv.includes('--redis')
+    ? await publishThroughput('redis')
+    : undefined;
+const fmt = (n, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits });
+console.log(
+  `\nnode ${process.version}, ${(await import('node:os')).cpus().length} cores, ${new Date().toISOString()}`,
+);
+console.log(
+  `idle connections: ${fmt(idle.connections)} held; ${fmt(idle.rssPerConnection / 1024, 1)} KB RSS and ${fmt(idle.heapPerConnection / 1024, 1)} KB heap each; ${fmt(idle.acceptedPerSecond)} accepted (JWT-verified) per second`,
+);
+for (const r of [memory, redis].filter(Boolean)) {
+  console.log(
+    `publish → deliver, ${r.broker} broker, 1 publisher → 1 subscriber, 100 B: ${fmt(r.perSecond)} msgs/s, server CPU ${fmt(r.serverCpuMicrosPerPublish, 1)} µs per publish`,
+  );
+}
