@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import type { Client, MessageMeta, PublishReply, SubscribedEvent } from '../../src/client/index.js';
 import { loadBalancer, nodeConnections, nodePublish, privateRedis, startNode } from '../cluster.js';
@@ -14,6 +15,14 @@ import {
 } from '../helpers.js';
 
 const hasRedis = await redisAvailable();
+/** The restart test runs a Redis of its own; a Redis in a container is not enough for it. */
+const canRunRedis = (() => {
+  const found = spawnSync('redis-server', ['--version']).status === 0;
+  if (!found && process.env.CI) throw new Error('CI needs the redis-server binary');
+  if (!found && hasRedis)
+    console.log('Skipping the Redis restart test: no redis-server binary on PATH');
+  return found;
+})();
 const fast = {
   reconnect: { minDelayMs: 20, maxDelayMs: 300 },
   outbox: { ttlMs: 60_000, maxEntries: 10_000 },
@@ -168,56 +177,61 @@ describe.skipIf(!hasRedis)('several gateway processes sharing one Redis', () => 
     );
   });
 
-  it('Redis restarted mid-stream (data lost): publishes fail fast, subscribers are told of the gap, nothing doubles, service resumes', async () => {
-    const redis = await privateRedis(16379 + Math.floor(Math.random() * 1000));
-    const prefix = uniquePrefix();
-    const nodes = await Promise.all([startNode(redis.url, prefix), startNode(redis.url, prefix)]);
-    const readers: Recorder[] = [];
-    for (const node of nodes) {
-      const c = await connected(node.url, `reader-${node.port}`, fast);
-      const r = recorder(c, 'chat:z');
-      await r.sub.ready();
-      readers.push({ c, ...r });
-    }
-    const publisher = await connected(nodes[0]!.url, 'writer', fast);
-    await publishMany(publisher, 'chat:z', 0, 100);
-    await waitFor(() => readers.every((r) => r.got.length === 100));
+  it.skipIf(!canRunRedis)(
+    'Redis restarted mid-stream (data lost): publishes fail fast, subscribers are told of the gap, nothing doubles, service resumes',
+    async () => {
+      const redis = await privateRedis(16379 + Math.floor(Math.random() * 1000));
+      const prefix = uniquePrefix();
+      const nodes = await Promise.all([startNode(redis.url, prefix), startNode(redis.url, prefix)]);
+      const readers: Recorder[] = [];
+      for (const node of nodes) {
+        const c = await connected(node.url, `reader-${node.port}`, fast);
+        const r = recorder(c, 'chat:z');
+        await r.sub.ready();
+        readers.push({ c, ...r });
+      }
+      const publisher = await connected(nodes[0]!.url, 'writer', fast);
+      await publishMany(publisher, 'chat:z', 0, 100);
+      await waitFor(() => readers.every((r) => r.got.length === 100));
 
-    await redis.stop();
-    const started = Date.now();
-    const failure = await publisher.publish('chat:z', 'n', -1).catch((e) => e);
-    expect(failure).toMatchObject({ code: 'UNAVAILABLE' });
-    expect(Date.now() - started).toBeLessThan(3_000);
+      await redis.stop();
+      const started = Date.now();
+      const failure = await publisher.publish('chat:z', 'n', -1).catch((e) => e);
+      expect(failure).toMatchObject({ code: 'UNAVAILABLE' });
+      expect(Date.now() - started).toBeLessThan(3_000);
 
-    await redis.start();
-    await waitFor(
-      () => readers.every((r) => r.gaps.length >= 1),
-      15_000,
-      'gap reported to every reader',
-    );
-    await waitFor(
-      () => readers.every((r) => r.c.state === 'connected' && r.sub.state === 'subscribed'),
-      10_000,
-    );
-    await waitFor(
-      async () =>
-        await publisher.publish('chat:z', 'n', 100).then(
-          () => true,
-          () => false,
-        ),
-      10_000,
-      'publishing to work again',
-    );
-    await waitFor(
-      () => readers.every((r) => r.got.some((g) => g.n === 100)),
-      10_000,
-      'delivery after restart',
-    );
-    for (const r of readers) {
-      const seen = r.got.map((g) => `${g.meta.epoch}:${g.meta.offset}`);
-      expect(new Set(seen).size).toBe(seen.length); // nothing delivered twice
-      expect(r.got.slice(0, 100).map((g) => g.n)).toEqual(Array.from({ length: 100 }, (_, i) => i));
-      expect(r.got.filter((g) => g.n === 100)).toHaveLength(1);
-    }
-  });
+      await redis.start();
+      await waitFor(
+        () => readers.every((r) => r.gaps.length >= 1),
+        15_000,
+        'gap reported to every reader',
+      );
+      await waitFor(
+        () => readers.every((r) => r.c.state === 'connected' && r.sub.state === 'subscribed'),
+        10_000,
+      );
+      await waitFor(
+        async () =>
+          await publisher.publish('chat:z', 'n', 100).then(
+            () => true,
+            () => false,
+          ),
+        10_000,
+        'publishing to work again',
+      );
+      await waitFor(
+        () => readers.every((r) => r.got.some((g) => g.n === 100)),
+        10_000,
+        'delivery after restart',
+      );
+      for (const r of readers) {
+        const seen = r.got.map((g) => `${g.meta.epoch}:${g.meta.offset}`);
+        expect(new Set(seen).size).toBe(seen.length); // nothing delivered twice
+        expect(r.got.slice(0, 100).map((g) => g.n)).toEqual(
+          Array.from({ length: 100 }, (_, i) => i),
+        );
+        expect(r.got.filter((g) => g.n === 100)).toHaveLength(1);
+      }
+    },
+  );
 });
