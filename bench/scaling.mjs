@@ -1,42 +1,16 @@
 // Per-node figures for docs/scaling.md: memory per idle authenticated connection, and
 // publish-to-deliver throughput through one node with the in-memory and the Redis broker.
 // Everything on 127.0.0.1, every loop bounded. Usage: node bench/scaling.mjs [--quick]
-import { fork } from 'node:child_process';
-import { once } from 'node:events';
-import { SignJWT } from 'jose';
 import { createClient } from 'switchboard/client';
 import WebSocket from 'ws';
+import { fmt, sign, startServer } from './lib.mjs';
 
 const quick = process.argv.includes('--quick');
-const SECRET = 'bench-secret-bench-secret-bench-secret';
 const IDLE = quick ? 1_000 : 5_000;
 const PUBLISHES = quick ? 2_000 : 20_000;
-const key = new TextEncoder().encode(SECRET);
-const sign = (sub) =>
-  new SignJWT({})
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(sub)
-    .setExpirationTime('1h')
-    .sign(key);
-
-async function startServer(broker) {
-  const child = fork(new URL('./server.mjs', import.meta.url), {
-    env: { ...process.env, SECRET, BROKER: broker },
-    execArgv: ['--expose-gc'],
-  });
-  const [ready] = await once(child, 'message');
-  const stats = async () => {
-    child.send({ type: 'stats' });
-    for (;;) {
-      const [m] = await once(child, 'message');
-      if (m.type === 'stats') return m;
-    }
-  };
-  return { url: `ws://127.0.0.1:${ready.port}/ws`, stats, stop: () => child.kill('SIGTERM') };
-}
 
 async function idleConnections() {
-  const server = await startServer('memory');
+  const server = await startServer({ BROKER: 'memory' });
   const before = await server.stats();
   const token = await sign('idle');
   const clients = [];
@@ -52,7 +26,7 @@ async function idleConnections() {
   const seconds = (performance.now() - started) / 1000;
   const after = await server.stats();
   for (const c of clients) c.close();
-  server.stop();
+  await server.stop();
   return {
     connections: after.connections,
     rssPerConnection: (after.memory.rss - before.memory.rss) / IDLE,
@@ -62,7 +36,7 @@ async function idleConnections() {
 }
 
 async function publishThroughput(broker) {
-  const server = await startServer(broker);
+  const server = await startServer({ BROKER: broker });
   const subscriber = createClient({ url: server.url, token: await sign('sub'), WebSocket });
   const publisher = createClient({ url: server.url, token: await sign('pub'), WebSocket });
   await Promise.all([subscriber.connect(), publisher.connect()]);
@@ -102,7 +76,6 @@ const redis =
   process.env.REDIS_URL || process.argv.includes('--redis')
     ? await publishThroughput('redis')
     : undefined;
-const fmt = (n, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits });
 console.log(
   `\nnode ${process.version}, ${(await import('node:os')).cpus().length} cores, ${new Date().toISOString()}`,
 );

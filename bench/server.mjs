@@ -1,5 +1,6 @@
 // The gateway under measurement, in its own process. BROKER=redis uses REDIS_URL.
 
+import { attachInspector } from 'switchboard/inspector';
 import { redisBroker } from 'switchboard/redis';
 import { createServer } from 'switchboard/server';
 
@@ -13,6 +14,7 @@ const server = createServer({
   channels: { 'bench:*': {} },
   ...(broker && { broker }),
 });
+if (process.env.INSPECTOR === 'on') attachInspector(server);
 const { port } = await server.listen();
 process.send({ type: 'ready', port });
 process.on('message', (message) => {

@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { SignJWT } from 'jose';
+import { attachInspector } from 'switchboard/inspector';
 import { createServer, SwitchboardError } from 'switchboard/server';
 
 const port = Number(process.env.PORT ?? 3000);
@@ -99,8 +100,16 @@ server.rpc('agent.ask', async ({ room, prompt }, { identity }) => {
   return { id };
 });
 
+// The wire, live, beside the app. Development only; in production it needs a credential.
+const inspector = attachInspector(server, {
+  credential: process.env.INSPECTOR_CREDENTIAL,
+  actions: process.env.INSPECTOR_CREDENTIAL !== undefined,
+});
+
 const address = await server.listen();
 console.log(`Switchboard demo: http://${host}:${address.port}/  (WebSocket ${address.url})`);
+if (inspector.enabled)
+  console.log(`Inspector:        http://${host}:${address.port}${inspector.path}`);
 
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, async () => {

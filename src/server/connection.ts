@@ -55,6 +55,10 @@ export interface ServerConnection {
   readonly clientData: unknown;
   /** Send an event to this connection alone (a `message` frame without a channel). */
   send(event: string, data?: unknown): boolean;
+  /** Send any server frame as is (the inspector's "send to client"). */
+  sendFrame(frame: ServerFrame): boolean;
+  /** Process a message as if the client had sent it (the inspector's replay). */
+  inject(data: string | Uint8Array): void;
   close(code?: number, reason?: string): void;
 }
 
@@ -127,6 +131,15 @@ export class Connection implements ServerConnection {
   }
 
   // ── inbound ──────────────────────────────────────────────────────────────────────────────
+
+  inject(data: string | Uint8Array): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    const buffer =
+      typeof data === 'string'
+        ? Buffer.from(data)
+        : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    this.handleMessage(buffer, typeof data !== 'string');
+  }
 
   private handleMessage(data: Buffer, isBinary: boolean): void {
     const { gateway } = this;

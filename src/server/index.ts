@@ -33,6 +33,7 @@ export {
   type ServerEvents,
   type ServerOptions,
   type StreamOptions,
+  type UpgradeHandler,
 } from './server.js';
 export type { ServerStream } from './streams.js';
 export type { Tap } from './tap.js';

@@ -115,6 +115,9 @@ export type ServerEvents = {
   disconnect: (connection: ServerConnection, code: number, reason: string) => void;
 };
 
+/** Upgrade handlers added by plug-ins; return true when the socket is theirs. */
+export type UpgradeHandler = (request: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
+
 /** HTTP handlers added by plug-ins (inspector, metrics, health); return true when handled. */
 export type HttpHandler = (
   request: IncomingMessage,
@@ -158,6 +161,8 @@ export interface Server {
   tap(tap: Tap): () => void;
   /** Serve extra HTTP routes on the gateway's port (first handler returning true wins). */
   route(handler: HttpHandler): () => void;
+  /** Take WebSocket upgrades on other paths of the gateway's port (e.g. the inspector's). */
+  routeUpgrade(handler: UpgradeHandler): () => void;
   on<K extends keyof ServerEvents>(event: K, listener: ServerEvents[K]): () => void;
   readonly connections: ReadonlyMap<string, ServerConnection>;
   readonly broker: Broker;
@@ -199,6 +204,7 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
     { handler: RpcHandler; schema: StandardSchemaV1 | undefined }
   >();
   private readonly httpHandlers: HttpHandler[] = [];
+  private readonly upgradeHandlers: UpgradeHandler[] = [];
   private readonly nodeId = randomBytes(4).toString('hex');
   private connectionCounter = 0;
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
@@ -252,6 +258,7 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
 
   private readonly onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (pathOf(request) !== this.path) {
+      for (const handler of this.upgradeHandlers) if (handler(request, socket, head)) return;
       // Another upgrade listener (e.g. Vite's HMR) may own this path on a shared server.
       if (this.ownsHttp || this.http.listenerCount('upgrade') === 1)
         reject(socket, 404, 'Not Found');
@@ -294,6 +301,14 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
     return () => {
       const index = this.httpHandlers.indexOf(handler);
       if (index >= 0) this.httpHandlers.splice(index, 1);
+    };
+  }
+
+  routeUpgrade(handler: UpgradeHandler): () => void {
+    this.upgradeHandlers.push(handler);
+    return () => {
+      const index = this.upgradeHandlers.indexOf(handler);
+      if (index >= 0) this.upgradeHandlers.splice(index, 1);
     };
   }
 

@@ -1,0 +1,150 @@
+import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { WebSocketServer } from 'ws';
+import type { Server } from '../server/server.js';
+import { gatewayCapture, wsCapture } from './capture.js';
+import { createPanel } from './panel.js';
+import { InspectorStore, type StoreLimits } from './store.js';
+
+export type { ConnectionRecord, Filter, FrameRecord, StoreLimits, StoreStats } from './store.js';
+export { InspectorStore } from './store.js';
+
+export interface InspectorOptions {
+  /** URL path of the panel. Default '/inspector'. */
+  path?: string;
+  /** Required by the panel when set; required to enable the inspector in production. */
+  credential?: string;
+  /** Default: on unless NODE_ENV is 'production' (where it also needs a credential). */
+  enabled?: boolean;
+  /** Replay, send, publish and close from the panel. Off unless set, and only with a credential. */
+  actions?: boolean;
+  limits?: Partial<StoreLimits>;
+  /** For a plain ws server: the HTTP server to serve the panel on. */
+  server?: HttpServer;
+}
+
+export interface Inspector {
+  readonly enabled: boolean;
+  readonly path: string;
+  readonly store: InspectorStore | undefined;
+  close(): void;
+}
+
+function isGateway(target: Server | WebSocketServer): target is Server {
+  return (
+    typeof (target as Server).tap === 'function' &&
+    typeof (target as Server).routeUpgrade === 'function'
+  );
+}
+
+/**
+ * Captures a gateway's (or a plain `ws` server's) connections and frames and serves a live panel
+ * at `path` on the same port. Off in production unless given a credential; when off, nothing is
+ * attached and the gateway pays nothing.
+ */
+export function attachInspector(
+  target: Server | WebSocketServer,
+  options: InspectorOptions = {},
+): Inspector {
+  const path = (options.path ?? '/inspector').replace(/\/$/, '');
+  const production = process.env['NODE_ENV'] === 'production';
+  const allowed = !production || options.credential !== undefined;
+  const enabled = (options.enabled ?? true) && allowed;
+  if (!enabled) return { enabled: false, path, store: undefined, close() {} };
+
+  const store = new InspectorStore(options.limits);
+  const panelOptions = {
+    path,
+    credential: options.credential,
+    actions: options.actions === true && options.credential !== undefined,
+  };
+  const sweep = setInterval(() => store.sweep(), 60_000);
+  sweep.unref?.();
+
+  if (isGateway(target)) {
+    const { tap, target: actions } = gatewayCapture(store, target);
+    const panel = createPanel(store, actions, panelOptions);
+    const removers = [
+      target.tap(tap),
+      target.route(panel.handleHttp),
+      target.routeUpgrade(panel.handleUpgrade),
+    ];
+    return {
+      enabled: true,
+      path,
+      store,
+      close() {
+        clearInterval(sweep);
+        for (const remove of removers) remove();
+        panel.close();
+      },
+    };
+  }
+
+  const http = options.server;
+  if (!http)
+    throw new TypeError(
+      'attachInspector(wss, { server }) needs the HTTP server to serve the panel on',
+    );
+  const { target: actions, detach } = wsCapture(store, target);
+  const panel = createPanel(store, actions, panelOptions);
+  const isPanel = (request: IncomingMessage) => {
+    const pathname = new URL(request.url ?? '/', 'http://inspector').pathname;
+    return pathname === path || pathname.startsWith(`${path}/`);
+  };
+  const restoreRequest = claimPath(
+    http,
+    'request',
+    isPanel,
+    (request: IncomingMessage, response: ServerResponse) => {
+      panel.handleHttp(request, response);
+    },
+  );
+  const restoreUpgrade = claimPath(
+    http,
+    'upgrade',
+    isPanel,
+    (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (!panel.handleUpgrade(request, socket, head)) socket.destroy();
+    },
+  );
+  return {
+    enabled: true,
+    path,
+    store,
+    close() {
+      clearInterval(sweep);
+      detach();
+      restoreRequest();
+      restoreUpgrade();
+      panel.close();
+    },
+  };
+}
+
+/**
+ * Takes the panel's path on a server that already has listeners (a `ws` server attached to it
+ * would otherwise answer the panel's upgrade with 400): the existing listeners keep every other
+ * request. Returns the function that puts them back.
+ */
+function claimPath<A extends unknown[]>(
+  http: HttpServer,
+  event: 'request' | 'upgrade',
+  isPanel: (request: IncomingMessage) => boolean,
+  handler: (...args: A) => void,
+): () => void {
+  const existing = http.listeners(event) as ((...args: unknown[]) => void)[];
+  const wrapped = existing.map((listener) => (...args: unknown[]) => {
+    if (!isPanel(args[0] as IncomingMessage)) listener.apply(http, args);
+  });
+  const own = (...args: unknown[]) => {
+    if (isPanel(args[0] as IncomingMessage)) handler(...(args as A));
+  };
+  http.removeAllListeners(event);
+  http.on(event, own);
+  for (const listener of wrapped) http.on(event, listener);
+  return () => {
+    http.removeAllListeners(event);
+    for (const listener of existing) http.on(event, listener);
+  };
+}

@@ -1,0 +1,108 @@
+import type { IncomingMessage } from 'node:http';
+import { describe, expect, it } from 'vitest';
+import { redactHeaders, redactText, splitUrl } from './redact.js';
+import { InspectorStore } from './store.js';
+
+const open = (store: InspectorStore, id: string, connectedAt = Date.now()) =>
+  store.openConnection({ id, status: 'open', path: '/ws', query: {}, headers: {}, connectedAt });
+const frame = (store: InspectorStore, id: string, text: string, direction: 'in' | 'out' = 'in') =>
+  store.addFrame(id, { direction, time: Date.now(), size: text.length, type: 'publish' }, text);
+
+describe('InspectorStore bounds', () => {
+  it('keeps at most maxConnections, evicting closed ones first and counting refusals', () => {
+    const store = new InspectorStore({ maxConnections: 3 });
+    for (const id of ['a', 'b', 'c']) open(store, id);
+    expect(open(store, 'd')).toBe(false);
+    store.updateConnection('a', { status: 'closed', closedAt: Date.now() });
+    expect(open(store, 'e')).toBe(true);
+    expect(store.connections().map((c) => c.id)).toEqual(['b', 'c', 'e']);
+    expect(store.stats()).toMatchObject({ connections: 3, droppedConnections: 1 });
+  });
+
+  it('keeps the newest frames per connection in a ring, truncates long text, previews binary', () => {
+    const store = new InspectorStore({
+      maxFramesPerConnection: 5,
+      maxFrameBytes: 10,
+      hexPreviewBytes: 4,
+    });
+    open(store, 'a');
+    for (let i = 0; i < 12; i++) frame(store, 'a', `frame ${i}`);
+    expect(store.frames({ connection: 'a' }).map((f) => f.text)).toEqual([
+      'frame 7',
+      'frame 8',
+      'frame 9',
+      'frame 10',
+      'frame 11',
+    ]);
+    expect(store.connection('a')?.droppedFrames).toBe(7);
+    frame(store, 'a', 'x'.repeat(50));
+    expect(store.frames().at(-1)).toMatchObject({
+      text: 'x'.repeat(10),
+      truncated: true,
+      size: 50,
+    });
+    store.addFrame(
+      'a',
+      { direction: 'in', time: Date.now(), size: 6, type: 'raw', binary: true },
+      new Uint8Array([1, 2, 3, 4, 5, 6]),
+    );
+    expect(store.frames().at(-1)).toMatchObject({ hex: '01020304', truncated: true, binary: true });
+  });
+
+  it('stays within the total byte budget however much traffic comes', () => {
+    const store = new InspectorStore({
+      maxTotalBytes: 64 * 1024,
+      maxFramesPerConnection: 1000,
+      maxConnections: 10,
+    });
+    for (let c = 0; c < 10; c++) open(store, `c${c}`);
+    const big = 'y'.repeat(2000);
+    for (let i = 0; i < 5000; i++) frame(store, `c${i % 10}`, big);
+    const stats = store.stats();
+    expect(stats.bytes).toBeLessThanOrEqual(64 * 1024);
+    expect(stats.droppedFrames).toBeGreaterThan(4900);
+    expect(stats.frames).toBeGreaterThan(0);
+  });
+
+  it('forgets closed connections after their retention', () => {
+    const store = new InspectorStore({ closedRetentionMs: 1000 });
+    open(store, 'a');
+    frame(store, 'a', 'hello');
+    store.updateConnection('a', { status: 'closed', closedAt: Date.now() - 2000 });
+    store.sweep();
+    expect(store.stats()).toMatchObject({ connections: 0, frames: 0, bytes: 0 });
+  });
+
+  it('pairs replies with their requests and pongs with pings', () => {
+    const store = new InspectorStore();
+    open(store, 'a');
+    store.addFrame('a', { direction: 'in', time: 1000, size: 10, type: 'rpc', id: 7 }, '{}');
+    store.addFrame('a', { direction: 'out', time: 1042, size: 10, type: 'reply', id: 7 }, '{}');
+    store.addFrame('a', { direction: 'out', time: 2000, size: 10, type: 'ping' }, '{}');
+    store.addFrame('a', { direction: 'in', time: 2013, size: 10, type: 'pong' }, '{}');
+    expect(store.frames().find((f) => f.type === 'reply')?.latencyMs).toBe(42);
+    expect(store.connection('a')?.rttMs).toBe(13);
+  });
+});
+
+describe('redaction', () => {
+  it('hides credentials in headers, query strings and frames', () => {
+    const request = {
+      url: '/ws?token=abc&room=1&api_key=k',
+      headers: { authorization: 'Bearer abc', cookie: 'sid=1', host: 'x', 'user-agent': 'test' },
+    } as unknown as IncomingMessage;
+    expect(redactHeaders(request)).toEqual({
+      authorization: '[redacted]',
+      cookie: '[redacted]',
+      host: 'x',
+      'user-agent': 'test',
+    });
+    expect(splitUrl(request)).toEqual({
+      path: '/ws',
+      query: { token: '[redacted]', room: '1', api_key: '[redacted]' },
+    });
+    expect(redactText('{"type":"connect","id":1,"token":"eyJ.a\\"b.c","version":1}')).toBe(
+      '{"type":"connect","id":1,"token":"[redacted]","version":1}',
+    );
+  });
+});
