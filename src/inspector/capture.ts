@@ -113,8 +113,11 @@ export function gatewayCapture(
         fields.id,
         raw,
       );
-      if (frame.type === 'reply')
+      if (frame.type === 'reply') {
         store.updateConnection(connection.id, { channels: channelsOf(connection) });
+      } else if (frame.type === 'error') {
+        store.noteError(connection.id, `${frame.code}: ${frame.message}`);
+      }
     },
   };
   const find = (id: string) => server.connections.get(id);

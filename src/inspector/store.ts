@@ -262,6 +262,15 @@ export class InspectorStore {
     this.emit({ type: 'connection', connection: tracked.record });
   }
 
+  /** The last few errors a connection was sent, newest last. */
+  noteError(id: string, error: string): void {
+    const record = this.tracked.get(id)?.record;
+    if (!record) return;
+    record.errors.push(error.slice(0, 200));
+    if (record.errors.length > 20) record.errors.shift();
+    this.emit({ type: 'connection', connection: record });
+  }
+
   connection(id: string): ConnectionRecord | undefined {
     return this.tracked.get(id)?.record;
   }

@@ -210,7 +210,8 @@ function renderConnections() {
     el('span', {}, el('span', { class: 'id' }, c.id), ' ', el('span', { class: 'muted' }, c.user ?? '')),
     el('span', { class: 'muted' }, c.status === 'closed' ? 'closed ' + (c.closeCode ?? '') : duration(c)),
     el('span', { class: 'counters' }, '→ ' + c.messagesIn + ' / ' + size(c.bytesIn) + '  ← ' + c.messagesOut + ' / ' + size(c.bytesOut) +
-      (c.rttMs !== undefined ? '  rtt ' + c.rttMs + ' ms' : '') + (c.channels && c.channels.length ? '  ' + c.channels.join(', ') : '') + (c.droppedFrames ? '  (' + c.droppedFrames + ' dropped)' : ''))));
+      (c.rttMs !== undefined ? '  rtt ' + c.rttMs + ' ms' : '') + (c.channels && c.channels.length ? '  ' + c.channels.join(', ') : '') + (c.droppedFrames ? '  (' + c.droppedFrames + ' dropped)' : '') +
+      (c.errors && c.errors.length ? '  ⚠ ' + c.errors.length + ' error(s), last: ' + c.errors[c.errors.length - 1] : ''))));
   $('connections').replaceChildren(...(rows.length ? rows : [el('div', { class: 'empty' }, 'No connections yet.')]));
 }
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { attachInspector } from '../../src/inspector/index.js';
 import { chromiumAvailable, launch } from '../browser.js';
-import { connected, onCleanup, RawSocket, startServer, waitFor } from '../helpers.js';
+import { connected, onCleanup, startServer, waitFor } from '../helpers.js';
 
 const hasChromium = chromiumAvailable();
 
@@ -58,6 +58,10 @@ describe('inspector: capture and panel API', () => {
     expect(
       frames.some((f) => f.type === 'message' && f.channel === 'chat:a' && f.event === 'message'),
     ).toBe(true);
+    await c.publish('nowhere', 'x', 1).catch(() => {});
+    expect(store.connection(c.connectionId!)?.errors).toEqual([
+      'NOT_FOUND: Unknown channel "nowhere"',
+    ]);
   });
 
   it('requires the credential, refuses other origins, and keeps actions off unless enabled', async () => {
