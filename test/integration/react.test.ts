@@ -1,5 +1,13 @@
 import { build } from 'esbuild';
+import { createElement } from 'react';
+import { renderToString } from 'react-dom/server';
 import { describe, expect, it } from 'vitest';
+import {
+  SwitchboardProvider,
+  useChannel,
+  useConnectionState,
+  usePresence,
+} from '../../src/react/index.js';
 import { chromiumAvailable, launch } from '../browser.js';
 import { sleep, startServer, waitFor } from '../helpers.js';
 
@@ -61,21 +69,21 @@ describe.skipIf(!hasChromium)('react hooks in headless Chromium', () => {
   });
 });
 
+function ServerView() {
+  const state = useConnectionState();
+  const { messages } = useChannel('chat:a');
+  const members = usePresence('chat:a');
+  return createElement('p', null, `${state} ${messages.length} ${members.length}`);
+}
+
 describe('react hooks on the server', () => {
-  it('server rendering touches no socket and renders the empty state', async () => {
-    const { createElement: h } = await import('react');
-    const { renderToString } = await import('react-dom/server');
-    const { SwitchboardProvider, useChannel, useConnectionState, usePresence } = await import(
-      '../../src/react/index.js'
-    );
-    function View() {
-      const state = useConnectionState();
-      const { messages } = useChannel('chat:a');
-      const members = usePresence('chat:a');
-      return h('p', null, `${state} ${messages.length} ${members.length}`);
-    }
+  it('server rendering touches no socket and renders the empty state', () => {
     const html = renderToString(
-      h(SwitchboardProvider, { options: { url: 'ws://127.0.0.1:1/never' } }, h(View)),
+      createElement(
+        SwitchboardProvider,
+        { options: { url: 'ws://127.0.0.1:1/never' } },
+        createElement(ServerView),
+      ),
     );
     expect(html).toBe('<p>idle 0 0</p>');
   });
