@@ -2,10 +2,11 @@
 // Issue #6 replaces the page with the React app; the gateway wiring stays this small.
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { SignJWT } from 'jose';
 import { attachInspector } from 'switchboard/inspector';
+import { redisBroker } from 'switchboard/redis';
 import { createServer, SwitchboardError } from 'switchboard/server';
 
 const port = Number(process.env.PORT ?? 3000);
@@ -13,9 +14,15 @@ const host = process.env.HOST ?? '127.0.0.1';
 const secret = process.env.JWT_SECRET ?? randomBytes(32).toString('hex');
 const key = new TextEncoder().encode(secret);
 
+// With REDIS_URL, several demo processes (on several ports) share rooms, history and presence.
+const broker = process.env.REDIS_URL
+  ? redisBroker({ url: process.env.REDIS_URL, prefix: 'switchboard-demo:' })
+  : undefined;
+
 const server = createServer({
   port,
   host,
+  ...(broker && { broker }),
   auth: { jwt: { secret } },
   channels: {
     'room:*': {
@@ -32,24 +39,30 @@ const server = createServer({
   },
 });
 
-const page = await readFile(fileURLToPath(new URL('./index.html', import.meta.url)), 'utf8');
-const bundle = await build({
-  entryPoints: [fileURLToPath(new URL('./app.js', import.meta.url))],
-  bundle: true,
-  format: 'esm',
-  platform: 'browser',
-  minify: true,
-  write: false,
-});
-const appJs = bundle.outputFiles[0].text;
+// The page is built by Vite (`npm start` runs the build first) into demo/dist.
+const dist = fileURLToPath(new URL('./dist/', import.meta.url));
+const types = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript',
+  '.css': 'text/css',
+  '.svg': 'image/svg+xml',
+};
+async function asset(pathname) {
+  const file = pathname === '/' ? 'index.html' : pathname.slice(1);
+  if (file.includes('..')) return undefined;
+  try {
+    return {
+      body: await readFile(dist + file),
+      type: types[extname(file)] ?? 'application/octet-stream',
+    };
+  } catch {
+    return undefined;
+  }
+}
 
 server.route(async (req, res) => {
   const url = new URL(req.url ?? '/', 'http://demo');
-  if (url.pathname === '/') {
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(page);
-  } else if (url.pathname === '/app.js') {
-    res.writeHead(200, { 'content-type': 'text/javascript' }).end(appJs);
-  } else if (url.pathname === '/login' && req.method === 'POST') {
+  if (url.pathname === '/login' && req.method === 'POST') {
     // A development login: any name gets a short-lived token. Never ship this.
     const name =
       (url.searchParams.get('name') ?? '').trim().slice(0, 32) ||
@@ -63,7 +76,9 @@ server.route(async (req, res) => {
       .writeHead(200, { 'content-type': 'application/json' })
       .end(JSON.stringify({ token, user: name }));
   } else {
-    return false;
+    const found = req.method === 'GET' ? await asset(url.pathname) : undefined;
+    if (!found) return false;
+    res.writeHead(200, { 'content-type': found.type }).end(found.body);
   }
   return true;
 });
@@ -114,6 +129,7 @@ if (inspector.enabled)
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, async () => {
     await server.close();
+    await broker?.close();
     process.exit(0);
   });
 }

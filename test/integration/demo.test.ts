@@ -26,8 +26,11 @@ describe('the demo npm start runs', () => {
 
     const page = await fetch(http);
     expect(page.status).toBe(200);
-    expect(await page.text()).toContain('Switchboard demo');
-    expect((await fetch(`${http}app.js`)).status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('Switchboard demo');
+    const script = html.match(/src="\/?(assets\/[^"]+\.js)"/)?.[1];
+    expect(script).toBeDefined();
+    expect((await fetch(`${http}${script}`)).status).toBe(200);
 
     const login = async () =>
       (
