@@ -1,12 +1,16 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { client, waitFor } from '../helpers.js';
+import { client, REDIS_URL, redisAvailable, uniquePrefix, waitFor } from '../helpers.js';
+
+const hasRedis = await redisAvailable();
 
 let demo: ChildProcess | undefined;
+const others: ChildProcess[] = [];
 afterEach(() => {
   demo?.kill('SIGTERM');
   demo = undefined;
+  for (const child of others.splice(0)) child.kill('SIGTERM');
 });
 
 describe('the demo npm start runs', () => {
@@ -62,6 +66,34 @@ describe('the demo npm start runs', () => {
     expect((await room.history()).publications.map((p) => p.data)).toEqual([
       { text: '@agent hello' },
     ]);
+  });
+});
+
+describe.skipIf(!hasRedis)('the demo with REDIS_URL', () => {
+  it('two demo processes on two ports share a room', async () => {
+    const env = { ...process.env, PORT: '0', REDIS_URL, REDIS_PREFIX: uniquePrefix(), JWT_SECRET: 'shared-demo-secret' };
+    const urls: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const child = spawn(process.execPath, ['demo/server.js'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+      others.push(child);
+      let output = '';
+      child.stdout!.on('data', (chunk) => (output += chunk));
+      urls.push(await waitFor(() => output.match(/http:\/\/127\.0\.0\.1:(\d+)\//)?.[0], 15_000, 'demo to start'));
+    }
+    const login = (http: string, name: string) => async () =>
+      ((await (await fetch(`${http}login?name=${name}`, { method: 'POST' })).json()) as { token: string }).token;
+    const ada = client(`${urls[0]!.replace('http', 'ws')}ws`, { token: login(urls[0]!, 'ada') });
+    const bob = client(`${urls[1]!.replace('http', 'ws')}ws`, { token: login(urls[1]!, 'bob') });
+    await Promise.all([ada.connect(), bob.connect()]);
+    const got: string[] = [];
+    const room = bob.subscribe('room:shared');
+    room.on('message', ({ text }: { text: string }) => got.push(text));
+    await room.ready();
+    await ada.subscribe('room:shared').ready();
+    await ada.publish('room:shared', 'message', { text: 'across processes' });
+    await waitFor(() => got.length === 1);
+    expect(got).toEqual(['across processes']);
+    expect((await room.presence()).map((m) => m.user).sort()).toEqual(['ada', 'bob']);
   });
 });
 
