@@ -16,7 +16,10 @@ const key = new TextEncoder().encode(secret);
 
 // With REDIS_URL, several demo processes (on several ports) share rooms, history and presence.
 const broker = process.env.REDIS_URL
-  ? redisBroker({ url: process.env.REDIS_URL, prefix: process.env.REDIS_PREFIX ?? 'switchboard-demo:' })
+  ? redisBroker({
+      url: process.env.REDIS_URL,
+      prefix: process.env.REDIS_PREFIX ?? 'switchboard-demo:',
+    })
   : undefined;
 
 const server = createServer({

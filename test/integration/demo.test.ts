@@ -71,17 +71,36 @@ describe('the demo npm start runs', () => {
 
 describe.skipIf(!hasRedis)('the demo with REDIS_URL', () => {
   it('two demo processes on two ports share a room', async () => {
-    const env = { ...process.env, PORT: '0', REDIS_URL, REDIS_PREFIX: uniquePrefix(), JWT_SECRET: 'shared-demo-secret' };
+    const env = {
+      ...process.env,
+      PORT: '0',
+      REDIS_URL,
+      REDIS_PREFIX: uniquePrefix(),
+      JWT_SECRET: 'shared-demo-secret',
+    };
     const urls: string[] = [];
     for (let i = 0; i < 2; i++) {
-      const child = spawn(process.execPath, ['demo/server.js'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, ['demo/server.js'], {
+        env,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       others.push(child);
       let output = '';
       child.stdout!.on('data', (chunk) => (output += chunk));
-      urls.push(await waitFor(() => output.match(/http:\/\/127\.0\.0\.1:(\d+)\//)?.[0], 15_000, 'demo to start'));
+      urls.push(
+        await waitFor(
+          () => output.match(/http:\/\/127\.0\.0\.1:(\d+)\//)?.[0],
+          15_000,
+          'demo to start',
+        ),
+      );
     }
     const login = (http: string, name: string) => async () =>
-      ((await (await fetch(`${http}login?name=${name}`, { method: 'POST' })).json()) as { token: string }).token;
+      (
+        (await (await fetch(`${http}login?name=${name}`, { method: 'POST' })).json()) as {
+          token: string;
+        }
+      ).token;
     const ada = client(`${urls[0]!.replace('http', 'ws')}ws`, { token: login(urls[0]!, 'ada') });
     const bob = client(`${urls[1]!.replace('http', 'ws')}ws`, { token: login(urls[1]!, 'bob') });
     await Promise.all([ada.connect(), bob.connect()]);
