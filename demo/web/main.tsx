@@ -17,11 +17,8 @@ type AgentStatus = { id: string; state: 'thinking' | 'searching' | 'done'; progr
 
 const params = new URLSearchParams(location.search);
 const room = params.get('room') ?? 'lobby';
-const name =
-  params.get('name') ??
-  sessionStorage.getItem('name') ??
-  `guest-${Math.random().toString(36).slice(2, 6)}`;
-sessionStorage.setItem('name', name);
+let name = params.get('name') ?? sessionStorage.getItem('name') ?? '';
+if (name) sessionStorage.setItem('name', name);
 
 /** A development login: the demo server signs a short-lived token for any name. */
 async function fetchToken(): Promise<string> {
@@ -162,12 +159,52 @@ function App() {
   );
 }
 
-createRoot(document.getElementById('root')!).render(
-  <StrictMode>
+/** The demo's login: pick a name; the server issues a development token for it. */
+function Login({ onLogin }: { onLogin: (name: string) => void }) {
+  const [value, setValue] = useState('');
+  return (
+    <form
+      className="login"
+      onSubmit={(event) => {
+        event.preventDefault();
+        if (value.trim()) onLogin(value.trim().slice(0, 32));
+      }}
+    >
+      <h1>Switchboard demo</h1>
+      <p>
+        Pick a name to join room “{room}”. Open another window with another name to chat with
+        yourself.
+      </p>
+      <input value={value} onChange={(e) => setValue(e.target.value)} placeholder="your name" />
+      <button type="submit">Join</button>
+    </form>
+  );
+}
+
+function Root() {
+  const [user, setUser] = useState(name);
+  if (!user) {
+    return (
+      <Login
+        onLogin={(chosen) => {
+          name = chosen;
+          sessionStorage.setItem('name', chosen);
+          setUser(chosen);
+        }}
+      />
+    );
+  }
+  return (
     <SwitchboardProvider
       options={{ url: `${location.origin.replace(/^http/, 'ws')}/ws`, token: fetchToken }}
     >
       <App />
     </SwitchboardProvider>
+  );
+}
+
+createRoot(document.getElementById('root')!).render(
+  <StrictMode>
+    <Root />
   </StrictMode>,
 );

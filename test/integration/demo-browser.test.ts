@@ -48,7 +48,10 @@ describe.skipIf(!hasChromium)('the demo in headless Chromium', () => {
     const browser = await launch();
     const ada = await (await browser.newContext()).newPage();
     const bob = await (await browser.newContext()).newPage();
-    await ada.goto(`http://127.0.0.1:${port}/?name=ada&room=r1`);
+    // Ada signs in through the login form; Bob through a link with his name.
+    await ada.goto(`http://127.0.0.1:${port}/?room=r1`);
+    await ada.fill('.login input', 'ada');
+    await ada.click('.login button');
     await bob.goto(`http://127.0.0.1:${port}/?name=bob&room=r1`);
     for (const page of [ada, bob]) await page.locator('.badge[data-state="connected"]').waitFor();
 
