@@ -58,39 +58,54 @@ export function attachInspector(
     credential: options.credential,
     actions: options.actions === true && options.credential !== undefined,
   };
+  const removers = isGateway(target)
+    ? attachToGateway(target, store, panelOptions)
+    : attachToWs(target, store, panelOptions, options.server);
   const sweep = setInterval(() => store.sweep(), 60_000);
   sweep.unref?.();
+  return {
+    enabled: true,
+    path,
+    store,
+    close() {
+      clearInterval(sweep);
+      for (const remove of removers) remove();
+    },
+  };
+}
 
-  if (isGateway(target)) {
-    const { tap, target: actions } = gatewayCapture(store, target);
-    const panel = createPanel(store, actions, panelOptions);
-    const removers = [
-      target.tap(tap),
-      target.route(panel.handleHttp),
-      target.routeUpgrade(panel.handleUpgrade),
-    ];
-    return {
-      enabled: true,
-      path,
-      store,
-      close() {
-        clearInterval(sweep);
-        for (const remove of removers) remove();
-        panel.close();
-      },
-    };
-  }
+type PanelOptions = Parameters<typeof createPanel>[2];
 
-  const http = options.server;
+function attachToGateway(
+  server: Server,
+  store: InspectorStore,
+  options: PanelOptions,
+): (() => void)[] {
+  const { tap, target } = gatewayCapture(store, server);
+  const panel = createPanel(store, target, options);
+  return [
+    server.tap(tap),
+    server.route(panel.handleHttp),
+    server.routeUpgrade(panel.handleUpgrade),
+    panel.close,
+  ];
+}
+
+function attachToWs(
+  wss: WebSocketServer,
+  store: InspectorStore,
+  options: PanelOptions,
+  http: HttpServer | undefined,
+): (() => void)[] {
   if (!http)
     throw new TypeError(
       'attachInspector(wss, { server }) needs the HTTP server to serve the panel on',
     );
-  const { target: actions, detach } = wsCapture(store, target);
-  const panel = createPanel(store, actions, panelOptions);
+  const { target, detach } = wsCapture(store, wss);
+  const panel = createPanel(store, target, options);
   const isPanel = (request: IncomingMessage) => {
     const pathname = new URL(request.url ?? '/', 'http://inspector').pathname;
-    return pathname === path || pathname.startsWith(`${path}/`);
+    return pathname === options.path || pathname.startsWith(`${options.path}/`);
   };
   const restoreRequest = claimPath(
     http,
@@ -108,18 +123,7 @@ export function attachInspector(
       if (!panel.handleUpgrade(request, socket, head)) socket.destroy();
     },
   );
-  return {
-    enabled: true,
-    path,
-    store,
-    close() {
-      clearInterval(sweep);
-      detach();
-      restoreRequest();
-      restoreUpgrade();
-      panel.close();
-    },
-  };
+  return [detach, restoreRequest, restoreUpgrade, panel.close];
 }
 
 /**

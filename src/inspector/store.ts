@@ -376,36 +376,22 @@ export class InspectorStore {
     if (tracked.frames.length >= this.limits.maxFramesPerConnection) {
       stored = tracked.frames.shift()!;
       this.dropped(tracked, stored);
-      stored.seq = ++this.seq;
-      stored.direction = direction;
-      stored.time = time;
-      stored.size = size;
-      stored.type = type;
-      stored.channel = channel;
-      stored.event = event;
-      stored.id = id;
-      stored.latencyMs = undefined;
-      stored.binary = binary;
-      stored.content = content;
-      stored.cut = cut;
-      stored.sensitive = sensitive;
     } else {
-      stored = {
-        seq: ++this.seq,
-        direction,
-        time,
-        size,
-        type,
-        channel,
-        event,
-        id,
-        latencyMs: undefined,
-        binary,
-        content,
-        cut,
-        sensitive,
-      };
+      stored = {} as StoredFrame;
     }
+    stored.seq = ++this.seq;
+    stored.direction = direction;
+    stored.time = time;
+    stored.size = size;
+    stored.type = type;
+    stored.channel = channel;
+    stored.event = event;
+    stored.id = id;
+    stored.latencyMs = undefined;
+    stored.binary = binary;
+    stored.content = content;
+    stored.cut = cut;
+    stored.sensitive = sensitive;
     this.pair(tracked, stored);
     const stats = tracked.record;
     if (direction === 'in') {
