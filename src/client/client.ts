@@ -50,7 +50,7 @@ export interface ClientOptions {
   /** Default timeout of `request()`. Default 10 s. */
   requestTimeoutMs?: number;
   /** Bounds of the queue of requests waiting for a connection, and publishes' time to live. */
-  outbox?: { maxEntries?: number; ttlMs?: number };
+  outbox?: { maxEntries?: number; maxBytes?: number; ttlMs?: number };
   /** App data sent with `connect` (e.g. client name and build). */
   data?: unknown;
   /** Log every frame with its id and timestamp; or pass your own logging function. */
@@ -90,6 +90,8 @@ interface Pending {
   reject: (error: SwitchboardError) => void;
   timer: ReturnType<typeof setTimeout> | undefined;
   sentAt: number;
+  /** Encoded size, measured for entries that wait while offline (they count against maxBytes). */
+  bytes: number;
 }
 
 const OPEN = 1;
@@ -241,8 +243,10 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
       const { frame } = pending;
       // Publishes carry idempotency keys and subscribes are rebuilt on reconnect; anything else
       // (an RPC) may have run, so its caller decides whether to retry.
-      if (frame.type === 'publish') resend.push(pending);
-      else if (frame.type !== 'subscribe') {
+      if (frame.type === 'publish') {
+        pending.bytes = this.#size(frame);
+        resend.push(pending);
+      } else if (frame.type !== 'subscribe') {
         clearTimeout(pending.timer);
         pending.reject(new SwitchboardError(ErrorCode.DISCONNECTED, `Connection lost (${code})`));
       }
@@ -401,12 +405,17 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
       const max = this.#o.outbox?.maxEntries ?? 1000;
       if (this.#queue.length >= max)
         return reject(new SwitchboardError(ErrorCode.LIMIT_EXCEEDED, 'Outbox is full'));
+      // Only what waits for a connection can pile up; while connected the queue drains each tick.
+      const bytes = !immediate && this.state !== 'connected' ? this.#size(frame) : 0;
+      if (bytes > 0 && this.#waitingBytes() + bytes > (this.#o.outbox?.maxBytes ?? 1024 * 1024))
+        return reject(new SwitchboardError(ErrorCode.LIMIT_EXCEEDED, 'Outbox is full (bytes)'));
       const pending: Pending = {
         frame,
         resolve: resolve as (data: never) => void,
         reject,
         timer: undefined,
         sentAt: 0,
+        bytes,
       };
       pending.timer = setTimeout(() => {
         // Expired: never sent afterwards, whether it was waiting or in flight.
@@ -426,6 +435,17 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
         this.#flush();
       }
     });
+  }
+
+  #size(frame: Frame): number {
+    const data = this.#codec.encode(frame);
+    return typeof data === 'string' ? data.length : data.byteLength;
+  }
+
+  #waitingBytes(): number {
+    let total = 0;
+    for (const pending of this.#queue) total += pending.bytes;
+    return total;
   }
 
   /** Sends what waits, batched per microtask, once connected. */
@@ -579,6 +599,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
       },
       timer: undefined,
       sentAt: 0,
+      bytes: 0,
     };
     return pending;
   }

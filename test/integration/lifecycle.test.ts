@@ -315,3 +315,30 @@ describe('wire details', () => {
     expect(c.state).toBe('connected');
   });
 });
+
+describe('outbox bounds', () => {
+  it('refuses publishes past the byte bound while offline, and sends the rest once back', async () => {
+    const { url, port, server } = await startServer();
+    const c = await connected(url, 'alice', { outbox: { maxBytes: 2_000 } });
+    await server.close();
+    await waitFor(() => c.state === 'reconnecting');
+    const kept = [
+      c.publish('chat:a', 'm', 'x'.repeat(800)),
+      c.publish('chat:a', 'm', 'y'.repeat(800)),
+    ];
+    await expect(c.publish('chat:a', 'm', 'z'.repeat(800))).rejects.toMatchObject({
+      code: ErrorCode.LIMIT_EXCEEDED,
+    });
+    // Small ones still fit.
+    kept.push(c.publish('chat:a', 'm', 'ok'));
+    const second = createServer({
+      port,
+      auth: { jwt: { secret: SECRET } },
+      channels: { 'chat:*': {} },
+    });
+    onCleanup(() => second.close());
+    await second.listen();
+    const acks = await Promise.all(kept);
+    expect(acks.map((a) => a.offset)).toEqual([1, 2, 3]);
+  });
+});
