@@ -155,9 +155,10 @@ describe.skipIf(!hasChromium)('inspector panel in headless Chromium', () => {
     await page.click('#login button');
 
     const alice = await connected(url, 'alice');
+    // The row appears when the socket opens and gains its user once authenticated (the panel
+    // batches updates), so wait for the user rather than reading the first version of the row.
     const row = page.locator(`#connections .row[data-id="${alice.connectionId}"]`);
-    await row.waitFor();
-    expect(await row.textContent()).toContain('alice');
+    await row.filter({ hasText: 'alice' }).waitFor();
 
     await alice.subscribe('chat:a').ready();
     await alice.publish('chat:a', 'greeting', { text: 'hello panel' });

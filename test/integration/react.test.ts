@@ -61,7 +61,11 @@ describe.skipIf(!hasChromium)('react hooks in headless Chromium', () => {
       undefined,
       { timeout: 15_000 },
     );
-    expect(await page.textContent('#messages')).toBe('1000');
+    await page.waitForFunction(
+      () => document.getElementById('messages')?.textContent === '1000',
+      undefined,
+      { timeout: 15_000 },
+    );
     expect(await page.textContent('#last')).toBe('1000');
     expect(Number(await page.textContent('#renders'))).toBeGreaterThan(5);
     expect(subscribes).toBe(1);
