@@ -18,6 +18,7 @@ export type { StandardSchemaV1 } from '../shared/standard-schema.js';
 export type { AuthenticateResult, AuthOptions, Identity, JwtOptions } from './auth.js';
 export type { ChannelAction, ChannelOptions } from './channels.js';
 export type { ConnectionState, ConnectionStats, ServerConnection } from './connection.js';
+export type { HealthOptions } from './health.js';
 export type { LimitOptions } from './limits.js';
 export type { Logger } from './logger.js';
 export {

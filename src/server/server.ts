@@ -45,6 +45,7 @@ import {
 } from './channels.js';
 import { Connection, type ServerConnection } from './connection.js';
 import type { Gateway, InternalPublishOptions } from './gateway.js';
+import { type HealthOptions, healthHandler } from './health.js';
 import { type LimitOptions, type Limits, resolveLimits } from './limits.js';
 import { defaultLogger, type Logger } from './logger.js';
 import { type ServerStream, StreamTracker, streamSettings } from './streams.js';
@@ -74,6 +75,8 @@ export interface ServerOptions {
   heartbeat?: HeartbeatOptions | false;
   taps?: Tap[];
   logger?: Logger;
+  /** Serve /healthz and /readyz (readiness proves delivery through the broker). Off unless set. */
+  health?: HealthOptions | boolean;
 }
 
 export interface ListenAddress {
@@ -233,6 +236,15 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
     });
     this.http.on('upgrade', this.onUpgrade);
     this.http.on('request', this.onRequest);
+    if (options.health) {
+      this.route(
+        healthHandler(
+          this.broker,
+          options.health === true ? {} : options.health,
+          () => this.closing !== undefined,
+        ),
+      );
+    }
     if (this.heartbeatMs > 0) {
       this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatMs);
       this.heartbeatTimer.unref?.();

@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Broker, Publication } from '../broker/types.js';
+
+export interface HealthOptions {
+  /** Liveness: the process answers. Default '/healthz'. */
+  path?: string;
+  /** Readiness: a publication makes it through the broker and back. Default '/readyz'. */
+  readyPath?: string;
+  /** How long the round trip may take before the node counts as not ready. Default 2 s. */
+  timeoutMs?: number;
+}
+
+/** Internal channel for readiness probes; `$` channels are never reachable by clients. */
+const PROBE_CHANNEL = '$health';
+
+/**
+ * /healthz says the process is up. /readyz proves delivery end to end: it publishes a probe to an
+ * internal channel through the broker and waits to receive it back, so a broker that accepts
+ * commands but no longer fans out (a dead pub/sub link) fails readiness too.
+ */
+export function healthHandler(broker: Broker, options: HealthOptions, draining: () => boolean) {
+  const livePath = options.path ?? '/healthz';
+  const readyPath = options.readyPath ?? '/readyz';
+  const timeoutMs = options.timeoutMs ?? 2_000;
+
+  async function ready(): Promise<{ ok: boolean; reason?: string; latencyMs?: number }> {
+    if (draining()) return { ok: false, reason: 'shutting down' };
+    if (broker.healthy && !broker.healthy()) return { ok: false, reason: 'broker unavailable' };
+    const nonce = randomBytes(8).toString('hex');
+    const started = performance.now();
+    let handler: ((publication: Publication) => void) | undefined;
+    const received = new Promise<void>((resolve) => {
+      handler = (publication) => {
+        if (publication.data === nonce) resolve();
+      };
+    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    });
+    try {
+      await broker.subscribe(PROBE_CHANNEL, handler!);
+      await broker.publish(PROBE_CHANNEL, { event: 'probe', data: nonce }, { ephemeral: true });
+      const outcome = await Promise.race([received, timeout]);
+      if (outcome === 'timeout') return { ok: false, reason: 'probe not delivered in time' };
+      return { ok: true, latencyMs: Math.round((performance.now() - started) * 100) / 100 };
+    } catch (error) {
+      return { ok: false, reason: error instanceof Error ? error.message : String(error) };
+    } finally {
+      clearTimeout(timer);
+      await broker.unsubscribe(PROBE_CHANNEL, handler!).catch(() => {});
+    }
+  }
+
+  return async (request: IncomingMessage, response: ServerResponse): Promise<boolean> => {
+    const path = (request.url ?? '/').split('?')[0];
+    if (request.method !== 'GET' && request.method !== 'HEAD') return false;
+    if (path === livePath) {
+      response
+        .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+        .end('{"ok":true}');
+      return true;
+    }
+    if (path !== readyPath) return false;
+    const result = await ready();
+    response
+      .writeHead(result.ok ? 200 : 503, {
+        'content-type': 'application/json',
+        'cache-control': 'no-store',
+      })
+      .end(JSON.stringify(result));
+    return true;
+  };
+}
