@@ -53,6 +53,8 @@ export interface ServerConnection {
   readonly stats: Readonly<ConnectionStats>;
   /** App data the client sent with `connect`. */
   readonly clientData: unknown;
+  /** Bytes written to the socket but not yet sent: the connection's send queue. */
+  readonly bufferedAmount: number;
   /** Send an event to this connection alone (a `message` frame without a channel). */
   send(event: string, data?: unknown): boolean;
   /** Send any server frame as is (the inspector's "send to client"). */
@@ -120,6 +122,10 @@ export class Connection implements ServerConnection {
     ws.on('error', (error) =>
       gateway.logger.debug({ err: error, connection: this.id }, 'socket error'),
     );
+  }
+
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
   }
 
   get userId(): string | undefined {

@@ -21,6 +21,7 @@ export type { ConnectionState, ConnectionStats, ServerConnection } from './conne
 export type { HealthOptions } from './health.js';
 export type { LimitOptions } from './limits.js';
 export type { Logger } from './logger.js';
+export type { MetricsOptions } from './metrics.js';
 export {
   createServer,
   type HeartbeatOptions,

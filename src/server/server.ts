@@ -48,6 +48,7 @@ import type { Gateway, InternalPublishOptions } from './gateway.js';
 import { type HealthOptions, healthHandler } from './health.js';
 import { type LimitOptions, type Limits, resolveLimits } from './limits.js';
 import { defaultLogger, type Logger } from './logger.js';
+import { type MetricsOptions, metricsPlugin } from './metrics.js';
 import { type ServerStream, StreamTracker, streamSettings } from './streams.js';
 import type { Tap } from './tap.js';
 
@@ -77,6 +78,8 @@ export interface ServerOptions {
   logger?: Logger;
   /** Serve /healthz and /readyz (readiness proves delivery through the broker). Off unless set. */
   health?: HealthOptions | boolean;
+  /** Serve Prometheus metrics (prom-client) at /metrics. Off unless set. */
+  metrics?: MetricsOptions | boolean;
 }
 
 export interface ListenAddress {
@@ -236,6 +239,16 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
     });
     this.http.on('upgrade', this.onUpgrade);
     this.http.on('request', this.onRequest);
+    if (options.metrics) {
+      const metrics = metricsPlugin(
+        options.metrics === true ? {} : options.metrics,
+        () => this.connections.values(),
+        (channel) =>
+          channel === undefined ? 'none' : (matchChannel(this.rules, channel)?.pattern ?? 'none'),
+      );
+      this.taps.push(metrics.tap);
+      this.route(metrics.handler);
+    }
     if (options.health) {
       this.route(
         healthHandler(
@@ -503,6 +516,8 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
     const frame = this.publicationFrame(publication);
     const raw = this.encode(frame);
     for (const connection of connections) connection.deliver(publication, raw, frame);
+    if (this.taps.length)
+      for (const tap of this.taps) tap.publication?.(publication, connections.size);
   }
 
   publicationFrame(publication: Publication): MessageFrame {
@@ -552,17 +567,26 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
       ...(options.exceptConnection !== undefined && { exceptConnection: options.exceptConnection }),
       ...(options.stream !== undefined && { stream: options.stream }),
     };
+    const started = this.taps.length ? performance.now() : 0;
     try {
-      return await this.broker.publish(channel, input, {
+      const result = await this.broker.publish(channel, input, {
         ...(history && { history }),
         ...(options.idempotencyKey !== undefined && { idempotencyKey: options.idempotencyKey }),
         ...(options.ephemeral && { ephemeral: true }),
       });
+      if (this.taps.length) this.brokerTimed(channel, started, true);
+      return result;
     } catch (error) {
+      if (this.taps.length) this.brokerTimed(channel, started, false);
       if (error instanceof SwitchboardError) throw error;
       this.logger.error({ err: error, channel }, 'broker publish failed');
       throw new SwitchboardError(ErrorCode.UNAVAILABLE, 'Publication could not be stored; retry');
     }
+  }
+
+  private brokerTimed(channel: string, started: number, ok: boolean): void {
+    const seconds = (performance.now() - started) / 1000;
+    for (const tap of this.taps) tap.brokerPublish?.(channel, seconds, ok);
   }
 
   // ── RPC ──────────────────────────────────────────────────────────────────────────────────

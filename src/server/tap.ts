@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Publication } from '../broker/types.js';
 import type { ServerFrame } from '../protocol/frames.js';
 import type { ServerConnection } from './connection.js';
 
@@ -21,4 +22,8 @@ export interface Tap {
   ): void;
   /** One frame out, as encoded (a broadcast shares `raw` between recipients). */
   outbound?(connection: ServerConnection, raw: Uint8Array, frame: ServerFrame): void;
+  /** A publication reached this node and was handed to `recipients` local subscribers. */
+  publication?(publication: Publication, recipients: number): void;
+  /** One broker publish finished (or failed) after `seconds`. */
+  brokerPublish?(channel: string, seconds: number, ok: boolean): void;
 }
