@@ -59,3 +59,15 @@ export async function startServer(env = {}) {
 
 export const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 export const fmt = (n, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits });
+
+/** Publishes `count` 100-byte messages keeping at most `window` unacknowledged. */
+export async function publishWindowed(publisher, channel, count, window) {
+  const payload = 'x'.repeat(100);
+  const inFlight = new Set();
+  for (let i = 0; i < count; i++) {
+    const p = publisher.publish(channel, 'm', payload).then(() => inFlight.delete(p));
+    inFlight.add(p);
+    if (inFlight.size >= window) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+}

@@ -4,7 +4,7 @@
 import { cpus } from 'node:os';
 import { createClient } from 'switchboard/client';
 import WebSocket from 'ws';
-import { fmt, median, PINNED, pin, sign, startServer } from './lib.mjs';
+import { fmt, median, PINNED, pin, publishWindowed, sign, startServer } from './lib.mjs';
 
 pin();
 
@@ -34,15 +34,9 @@ async function fanOut(env) {
   }
   const publisher = createClient({ url: server.url, token, WebSocket, heartbeat: false });
   await publisher.connect();
-  const payload = 'x'.repeat(100);
   const cpuBefore = (await server.stats()).cpu;
   const started = performance.now();
-  const inFlight = new Set();
-  for (let i = 0; i < PUBLISHES; i++) {
-    const p = publisher.publish('bench:fan', 'm', payload).then(() => inFlight.delete(p));
-    inFlight.add(p);
-    if (inFlight.size >= 32) await Promise.race(inFlight);
-  }
+  await publishWindowed(publisher, 'bench:fan', PUBLISHES, 32);
   const timeout = new Promise((resolve) => setTimeout(resolve, 60_000));
   await Promise.race([all, timeout]);
   const seconds = (performance.now() - started) / 1000;

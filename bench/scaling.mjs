@@ -3,7 +3,7 @@
 // Everything on 127.0.0.1, every loop bounded. Usage: node bench/scaling.mjs [--quick]
 import { createClient } from 'switchboard/client';
 import WebSocket from 'ws';
-import { fmt, sign, startServer } from './lib.mjs';
+import { fmt, publishWindowed, sign, startServer } from './lib.mjs';
 
 const quick = process.argv.includes('--quick');
 const IDLE = quick ? 1_000 : 5_000;
@@ -47,15 +47,9 @@ async function publishThroughput(broker) {
     if (++received === PUBLISHES) done();
   });
   await subscriber.subscribe('bench:a').ready();
-  const payload = 'x'.repeat(100);
   const cpuBefore = (await server.stats()).cpu;
   const started = performance.now();
-  const inFlight = new Set();
-  for (let i = 0; i < PUBLISHES; i++) {
-    const p = publisher.publish('bench:a', 'm', payload).then(() => inFlight.delete(p));
-    inFlight.add(p);
-    if (inFlight.size >= 64) await Promise.race(inFlight);
-  }
+  await publishWindowed(publisher, 'bench:a', PUBLISHES, 64);
   await all;
   const seconds = (performance.now() - started) / 1000;
   const cpuAfter = (await server.stats()).cpu;

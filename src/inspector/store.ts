@@ -174,6 +174,23 @@ interface Tracked {
   pingAt?: number | undefined;
 }
 
+/** Every field present from the start keeps records compact (in-object) for V8. */
+const blankFrame = (): StoredFrame => ({
+  seq: 0,
+  direction: 'in',
+  time: 0,
+  size: 0,
+  type: '',
+  channel: undefined,
+  event: undefined,
+  id: undefined,
+  latencyMs: undefined,
+  binary: false,
+  content: undefined,
+  cut: false,
+  sensitive: false,
+});
+
 const contentBytes = (f: StoredFrame) =>
   (typeof f.content === 'string' ? f.content.length : (f.content?.byteLength ?? 0)) + 96;
 
@@ -377,7 +394,7 @@ export class InspectorStore {
       stored = tracked.frames.shift()!;
       this.dropped(tracked, stored);
     } else {
-      stored = {} as StoredFrame;
+      stored = blankFrame();
     }
     stored.seq = ++this.seq;
     stored.direction = direction;
