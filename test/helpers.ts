@@ -1,7 +1,7 @@
 import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
-import { afterEach } from 'vitest';
+import { afterEach, expect } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { type Client, type ClientOptions, createClient } from '../src/client/index.js';
 import { createServer, type Server, type ServerOptions } from '../src/server/index.js';
@@ -279,4 +279,18 @@ export async function redisAvailable(): Promise<boolean> {
 /** A key prefix of its own per test, so tests sharing one Redis never see each other's keys. */
 export function uniquePrefix(): string {
   return `sbtest:${process.pid}:${Date.now().toString(36)}:${Math.random().toString(36).slice(2, 8)}:`;
+}
+
+/** Scrapes a Prometheus endpoint and parses the text format into `name{labels}` → value. */
+export async function scrapeMetrics(port: number, path = '/metrics'): Promise<Map<string, number>> {
+  const response = await fetch(`http://127.0.0.1:${port}${path}`);
+  expect(response.status).toBe(200);
+  expect(response.headers.get('content-type')).toContain('text/plain');
+  const series = new Map<string, number>();
+  for (const line of (await response.text()).split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const space = line.lastIndexOf(' ');
+    series.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return series;
 }

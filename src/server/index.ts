@@ -15,14 +15,18 @@ export {
   SwitchboardError,
 } from '../protocol/index.js';
 export type { StandardSchemaV1 } from '../shared/standard-schema.js';
+export { type ApiOptions, openApiDocument } from './api.js';
 export type { AuthenticateResult, AuthOptions, Identity, JwtOptions } from './auth.js';
 export type { ChannelAction, ChannelOptions } from './channels.js';
 export type { ConnectionState, ConnectionStats, ServerConnection } from './connection.js';
 export type { HealthOptions } from './health.js';
 export type { LimitOptions } from './limits.js';
+export { LOG_EVENT, type LogStream, type LogStreamOptions, logStream } from './log-stream.js';
 export type { Logger } from './logger.js';
 export type { MetricsOptions } from './metrics.js';
+export { type ProxyEndpoint, proxyAuthorize, proxyConnect, proxyRpc } from './proxy.js';
 export {
+  type ChannelCount,
   createServer,
   type HeartbeatOptions,
   type HttpHandler,

@@ -30,6 +30,7 @@ import {
 } from '../protocol/frames.js';
 import { Emitter } from '../shared/emitter.js';
 import { type StandardSchemaV1, validate } from '../shared/standard-schema.js';
+import { type ApiOptions, apiHandler } from './api.js';
 import {
   type Authenticator,
   type AuthOptions,
@@ -42,6 +43,7 @@ import {
   type ChannelRule,
   compileChannels,
   matchChannel,
+  RESERVED_PREFIX,
 } from './channels.js';
 import { Connection, type ServerConnection } from './connection.js';
 import type { Gateway, InternalPublishOptions } from './gateway.js';
@@ -80,6 +82,13 @@ export interface ServerOptions {
   health?: HealthOptions | boolean;
   /** Serve Prometheus metrics (prom-client) at /metrics. Off unless set. */
   metrics?: MetricsOptions | boolean;
+  /** Serve the HTTP server API (publish, history, presence…) under /api, behind an API key. */
+  api?: ApiOptions;
+}
+
+export interface ChannelCount {
+  channel: string;
+  subscribers: number;
 }
 
 export interface ListenAddress {
@@ -92,6 +101,8 @@ export interface ListenAddress {
 export interface RpcContext {
   connection: ServerConnection;
   identity: Identity;
+  /** The method called: lets one `'*'` handler serve many (e.g. a proxy to a backend). */
+  method: string;
 }
 
 export interface RpcOptions<S extends StandardSchemaV1 = StandardSchemaV1> {
@@ -106,6 +117,8 @@ export interface PublishOptions {
   exceptConnection?: string;
   /** Deliver to current subscribers only: no offset, no history, no replay. */
   ephemeral?: boolean;
+  /** A repeat of this key inside the broker's window returns the first result, unpublished. */
+  idempotencyKey?: string;
 }
 
 export interface StreamOptions {
@@ -147,6 +160,12 @@ export interface Server {
   sendToConnection(connectionId: string, event: string, data?: unknown): boolean;
   /** Close every connection of a user on this node. */
   disconnectUser(userId: string, code?: number, reason?: string): number;
+  /** Close every connection of a user on every node (through the broker). */
+  disconnectUserEverywhere(userId: string, code?: number, reason?: string): Promise<void>;
+  /** Channels with subscribers on this node, and how many. */
+  localChannels(): ChannelCount[];
+  /** The configured pattern a channel falls under; undefined when clients cannot use it. */
+  channelPattern(channel: string): string | undefined;
   /**
    * Opens a stream on a channel whose pattern enables `streams`: ordered chunks with an end
    * marker, joined midway by late subscribers, ended with an error if it goes quiet too long.
@@ -155,6 +174,7 @@ export interface Server {
   /** Who is on a presence-enabled channel, across all nodes. */
   presence(channel: string): Promise<PresenceMember[]>;
   history(channel: string, query?: HistoryQuery): Promise<HistoryResult>;
+  /** `name` '*' registers the handler for every method without its own. */
   rpc<S extends StandardSchemaV1>(
     name: string,
     handler: RpcHandler<StandardSchemaV1.InferOutput<S>>,
@@ -173,9 +193,12 @@ export interface Server {
   readonly connections: ReadonlyMap<string, ServerConnection>;
   readonly broker: Broker;
   readonly http: HttpServer;
+  readonly logger: Logger;
 }
 
 const USER_CHANNEL_PREFIX = '$user:';
+/** Sent on a user's channel to make every node close that user's connections. */
+const DISCONNECT_EVENT = '$disconnect';
 
 interface LocalChannel {
   connections: Set<Connection>;
@@ -258,6 +281,7 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
         ),
       );
     }
+    if (options.api) this.route(apiHandler(this, options.api));
     if (this.heartbeatMs > 0) {
       this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatMs);
       this.heartbeatTimer.unref?.();
@@ -513,6 +537,14 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
   /** Encode once, write to every local subscriber: the per-subscriber cost is one socket write. */
   private fanOut(connections: Set<Connection>, publication: Publication): void {
     if (connections.size === 0) return;
+    if (
+      publication.event === DISCONNECT_EVENT &&
+      publication.channel.startsWith(USER_CHANNEL_PREFIX)
+    ) {
+      const { code, reason } = publication.data as { code: number; reason: string };
+      for (const connection of [...connections]) connection.close(code, reason);
+      return;
+    }
     const frame = this.publicationFrame(publication);
     const raw = this.encode(frame);
     for (const connection of connections) connection.deliver(publication, raw, frame);
@@ -597,7 +629,7 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
   }
 
   async callRpc(connection: Connection, method: string, data: unknown): Promise<unknown> {
-    const entry = this.rpcs.get(method);
+    const entry = this.rpcs.get(method) ?? this.rpcs.get('*');
     if (!entry) throw new SwitchboardError(ErrorCode.NOT_FOUND, `Unknown method "${method}"`);
     let input = data;
     if (entry.schema) {
@@ -609,7 +641,7 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
       }
       input = result.value;
     }
-    return entry.handler(input, { connection, identity: connection.identity! });
+    return entry.handler(input, { connection, identity: connection.identity!, method });
   }
 
   // ── app-facing sends ─────────────────────────────────────────────────────────────────────
@@ -685,6 +717,31 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
     const connections = [...entry.connections];
     for (const connection of connections) connection.close(code, reason);
     return connections.length;
+  }
+
+  async disconnectUserEverywhere(
+    userId: string,
+    code: number = CloseCode.DISCONNECTED_BY_SERVER,
+    reason = 'disconnected',
+  ): Promise<void> {
+    await this.broker.publish(
+      USER_CHANNEL_PREFIX + userId,
+      { event: DISCONNECT_EVENT, data: { code, reason } },
+      { ephemeral: true },
+    );
+  }
+
+  channelPattern(channel: string): string | undefined {
+    return matchChannel(this.rules, channel)?.pattern;
+  }
+
+  localChannels(): ChannelCount[] {
+    const counts: ChannelCount[] = [];
+    for (const [channel, entry] of this.local) {
+      if (channel.startsWith(RESERVED_PREFIX) || entry.connections.size === 0) continue;
+      counts.push({ channel, subscribers: entry.connections.size });
+    }
+    return counts;
   }
 
   // ── shutdown ─────────────────────────────────────────────────────────────────────────────

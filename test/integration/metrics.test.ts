@@ -1,20 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { CloseCode } from '../../src/protocol/index.js';
-import { connected, startServer, waitFor } from '../helpers.js';
+import { connected, scrapeMetrics, startServer, waitFor } from '../helpers.js';
 
-/** The Prometheus text format, parsed into `name{labels}` → value. */
-async function scrape(port: number): Promise<Map<string, number>> {
-  const response = await fetch(`http://127.0.0.1:${port}/metrics`);
-  expect(response.status).toBe(200);
-  expect(response.headers.get('content-type')).toContain('text/plain');
-  const series = new Map<string, number>();
-  for (const line of (await response.text()).split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const space = line.lastIndexOf(' ');
-    series.set(line.slice(0, space), Number(line.slice(space + 1)));
-  }
-  return series;
-}
+const scrape = scrapeMetrics;
 
 describe('metrics', () => {
   it('are off unless asked for', async () => {

@@ -1,0 +1,329 @@
+import { once } from 'node:events';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import { describe, expect, it } from 'vitest';
+import { CloseCode, ErrorCode, SwitchboardError } from '../../src/protocol/index.js';
+import {
+  LOG_EVENT,
+  logStream,
+  type openApiDocument,
+  proxyAuthorize,
+  proxyConnect,
+  proxyRpc,
+} from '../../src/server/index.js';
+import { client, connected, onCleanup, sleep, startServer, waitFor } from '../helpers.js';
+
+const KEY = 'test-api-key';
+
+async function api(port: number, path: string, body?: unknown, key: string | null = KEY) {
+  const response = await fetch(`http://127.0.0.1:${port}/api${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(key !== null && { authorization: `Bearer ${key}` }),
+    },
+    ...(body !== undefined && { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, any> };
+}
+
+async function apiServer() {
+  return startServer({
+    api: { key: KEY, maxBodyBytes: 4096 },
+    channels: { 'chat:*': { history: { size: 10, ttlMs: 60_000 }, presence: true } },
+  });
+}
+
+describe('HTTP server API', () => {
+  it('refuses requests without the key, or with a wrong one', async () => {
+    const { port } = await apiServer();
+    const publish = { channel: 'chat:a', event: 'm', data: 1 };
+    for (const key of [null, 'wrong', `${KEY}x`]) {
+      const { status, body } = await api(port, '/publish', publish, key);
+      expect(status).toBe(401);
+      expect(body.error.code).toBe(ErrorCode.UNAUTHORIZED);
+    }
+    const viaHeader = await fetch(`http://127.0.0.1:${port}/api/channels`, {
+      headers: { 'x-api-key': KEY },
+    });
+    expect(viaHeader.status).toBe(200);
+  });
+
+  it('publishes one and many; subscribers receive them in order, with history', async () => {
+    const { url, port } = await apiServer();
+    const bob = await connected(url, 'bob');
+    const received: unknown[] = [];
+    const sub = bob.subscribe('chat:a');
+    sub.on('m', (data) => received.push(data));
+    await sub.ready();
+
+    const one = await api(port, '/publish', { channel: 'chat:a', event: 'm', data: { n: 1 } });
+    expect(one).toEqual({
+      status: 200,
+      body: { offset: 1, epoch: expect.any(String), duplicate: false },
+    });
+    const retry = await api(port, '/publish', {
+      channel: 'chat:a',
+      event: 'm',
+      data: { n: 2 },
+      idempotencyKey: 'k2',
+    });
+    const again = await api(port, '/publish', {
+      channel: 'chat:a',
+      event: 'm',
+      data: { n: 2 },
+      idempotencyKey: 'k2',
+    });
+    expect(again.body).toEqual({ ...retry.body, duplicate: true });
+
+    const many = await api(port, '/batch', {
+      publications: [
+        { channel: 'chat:a', event: 'm', data: { n: 3 } },
+        { channel: 'nowhere', event: 'm' },
+        { channel: 'chat:a', event: '$join' },
+        { channel: 'chat:a', event: 'm', data: { n: 4 } },
+      ],
+    });
+    expect(many.status).toBe(200);
+    expect(many.body.results.map((r: any) => r.offset ?? r.error.code)).toEqual([
+      3,
+      ErrorCode.NOT_FOUND,
+      ErrorCode.VALIDATION_FAILED,
+      4,
+    ]);
+    await waitFor(() => received.length === 4, 5_000, 'four messages');
+    expect(received).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }]);
+
+    const history = await api(port, '/history', { channel: 'chat:a', limit: 2 });
+    expect(history.body.publications.map((p: any) => p.data)).toEqual([{ n: 3 }, { n: 4 }]);
+    const since = await api(port, '/history', {
+      channel: 'chat:a',
+      since: { offset: 2, epoch: one.body.epoch },
+    });
+    expect(since.body).toMatchObject({ recovered: true, offset: 4 });
+    expect(since.body.publications).toHaveLength(2);
+  });
+
+  it('sends to a user, lists channels and presence, and disconnects a user', async () => {
+    const { url, port } = await apiServer();
+    const alice = await connected(url, 'alice');
+    const direct: unknown[] = [];
+    alice.on('message', (event, data) => direct.push([event, data]));
+    await alice.subscribe('chat:room').ready();
+    await (await connected(url, 'bob')).subscribe('chat:room').ready();
+
+    expect(
+      (await api(port, '/user/send', { user: 'alice', event: 'note', data: 'hi' })).body,
+    ).toEqual({
+      ok: true,
+    });
+    await waitFor(() => direct.length === 1, 5_000, 'direct message');
+    expect(direct).toEqual([['note', 'hi']]);
+
+    const channels = await api(port, '/channels');
+    expect(channels.body).toEqual({
+      connections: 2,
+      channels: [{ channel: 'chat:room', subscribers: 2 }],
+    });
+    const presence = await api(port, '/presence', { channel: 'chat:room' });
+    expect(presence.body.members.map((m: any) => m.user).sort()).toEqual(['alice', 'bob']);
+
+    const closed = new Promise<string>((resolve) =>
+      alice.on('state', (change) => change.state === 'closed' && resolve(change.reason ?? '')),
+    );
+    await api(port, '/user/disconnect', { user: 'alice', reason: 'banned' });
+    expect(await closed).toBe(`${CloseCode.DISCONNECTED_BY_SERVER} banned`);
+  });
+
+  it('answers bad requests with a typed error and keeps serving', async () => {
+    const { port } = await apiServer();
+    const cases: [string, unknown, number, string][] = [
+      ['/publish', '{not json', 400, ErrorCode.BAD_FRAME],
+      ['/publish', '[1,2]', 400, ErrorCode.BAD_FRAME],
+      ['/publish', { channel: 'chat:a' }, 400, ErrorCode.VALIDATION_FAILED],
+      ['/publish', { channel: 5, event: 'm' }, 400, ErrorCode.VALIDATION_FAILED],
+      ['/publish', { channel: '$health', event: 'm' }, 404, ErrorCode.NOT_FOUND],
+      [
+        '/publish',
+        { channel: 'chat:a', event: 'm', data: 'x'.repeat(5000) },
+        413,
+        ErrorCode.TOO_LARGE,
+      ],
+      ['/history', { channel: 'chat:a', limit: -1 }, 400, ErrorCode.VALIDATION_FAILED],
+      ['/user/disconnect', { user: 'a', code: 1000 }, 400, ErrorCode.VALIDATION_FAILED],
+      ['/nope', {}, 404, ErrorCode.NOT_FOUND],
+    ];
+    for (const [path, body, status, code] of cases) {
+      const result = await api(port, path, body);
+      expect([path, result.status, result.body.error?.code]).toEqual([path, status, code]);
+    }
+    expect((await api(port, '/publish')).status).toBe(405);
+    expect((await api(port, '/publish', { channel: 'chat:a', event: 'm' })).status).toBe(200);
+  });
+
+  it('serves a valid OpenAPI document describing every route it answers', async () => {
+    const { port } = await apiServer();
+    const response = await fetch(`http://127.0.0.1:${port}/api/openapi.json`);
+    expect(response.status).toBe(200);
+    const document = (await response.json()) as ReturnType<typeof openApiDocument> & {
+      paths: Record<string, Record<string, { requestBody?: unknown; responses: any }>>;
+    };
+    const result = await new Validator().validate(document as never);
+    expect(result.errors ?? []).toEqual([]);
+    expect(result.valid).toBe(true);
+    expect(Object.keys(document.paths).length).toBeGreaterThanOrEqual(7);
+
+    // Every documented operation is served (a wrong body gets 400, never 404 or 405) and
+    // answers with the documented shape where a minimal valid request exists.
+    for (const [path, methods] of Object.entries(document.paths)) {
+      for (const [method, operation] of Object.entries(methods)) {
+        const r = await fetch(`http://127.0.0.1:${port}${path}`, {
+          method: method.toUpperCase(),
+          headers: { authorization: `Bearer ${KEY}` },
+          ...(operation.requestBody !== undefined && { body: '{}' }),
+        });
+        expect([path, r.status === 404 || r.status === 405]).toEqual([path, false]);
+        const schema = operation.responses[String(r.status)];
+        expect([path, schema !== undefined]).toEqual([path, true]);
+      }
+    }
+  });
+});
+
+// ── webhooks / proxy ───────────────────────────────────────────────────────────────────────
+
+type Handler = (body: any, response: ServerResponse) => void;
+
+async function backend(routes: Record<string, Handler>) {
+  const calls: { path: string; body: any }[] = [];
+  const server = createHttpServer(async (request: IncomingMessage, response) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of request) chunks.push(chunk as Buffer);
+    const body = JSON.parse(Buffer.concat(chunks).toString() || '{}');
+    calls.push({ path: request.url!, body });
+    const route = routes[request.url!];
+    if (!route) return response.writeHead(404).end();
+    route(body, response);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  onCleanup(() => {
+    server.closeAllConnections();
+    return new Promise((resolve) => server.close(resolve));
+  });
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { base, calls };
+}
+
+const json = (response: ServerResponse, status: number, body: unknown) =>
+  response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+
+describe('proxy to a backend', () => {
+  it('lets a backend authenticate connections, authorize channels and answer RPCs', async () => {
+    const { base, calls } = await backend({
+      '/connect': (body, r) =>
+        body.token === 'good'
+          ? json(r, 200, { user: 'u1', claims: { plan: 'pro' } })
+          : json(r, 403, { error: { code: 'UNAUTHORIZED', message: 'who are you?' } }),
+      '/authorize': (body, r) => json(r, 200, { allow: body.channel === 'orders:u1' }),
+      '/rpc': (body, r) => {
+        if (body.method === 'sum') return json(r, 200, { result: body.data.a + body.data.b });
+        if (body.method === 'slow') return setTimeout(() => json(r, 200, { result: 1 }), 1_000);
+        if (body.method === 'broken') return r.writeHead(500).end();
+        json(r, 200, { error: { code: 'FORBIDDEN', message: 'not for you' } });
+      },
+    });
+    const endpoint = (path: string) => ({ url: base + path, timeoutMs: 200 });
+    const { server, url } = await startServer({
+      auth: { authenticate: proxyConnect(endpoint('/connect')) },
+      channels: { 'orders:*': { authorize: proxyAuthorize(endpoint('/authorize')) } },
+    });
+    server.rpc('*', proxyRpc(endpoint('/rpc')));
+    server.rpc('local', () => 'mine');
+
+    const bad = client(url, { token: 'bad', reconnect: false });
+    await expect(bad.connect()).rejects.toMatchObject({ code: ErrorCode.UNAUTHORIZED });
+
+    const c = client(url, { token: 'good' });
+    await c.connect();
+    expect(calls.filter((call) => call.path === '/connect').at(-1)?.body).toMatchObject({
+      token: 'good',
+      remoteAddress: '127.0.0.1',
+    });
+    await c.subscribe('orders:u1').ready();
+    await expect(c.subscribe('orders:u2').ready()).rejects.toMatchObject({
+      code: ErrorCode.FORBIDDEN,
+    });
+    expect(calls.find((call) => call.path === '/authorize')?.body).toMatchObject({
+      action: 'subscribe',
+      channel: 'orders:u1',
+      user: 'u1',
+      claims: { plan: 'pro' },
+    });
+
+    expect(await c.request('sum', { a: 2, b: 3 })).toBe(5);
+    expect(await c.request('local')).toBe('mine');
+    await expect(c.request('other')).rejects.toMatchObject({ code: ErrorCode.FORBIDDEN });
+    await expect(c.request('broken')).rejects.toMatchObject({ code: ErrorCode.UNAVAILABLE });
+    const started = Date.now();
+    await expect(c.request('slow')).rejects.toMatchObject({
+      code: ErrorCode.UNAVAILABLE,
+      message: expect.stringContaining('200 ms'),
+    });
+    expect(Date.now() - started).toBeLessThan(900);
+    expect(calls.find((call) => call.body.method === 'sum')?.body).toMatchObject({
+      user: 'u1',
+      data: { a: 2, b: 3 },
+      connection: expect.any(String),
+    });
+  });
+
+  it('reports an unreachable backend as UNAVAILABLE, not a crash', async () => {
+    const check = proxyAuthorize({ url: 'http://127.0.0.1:9/authorize', timeoutMs: 500 });
+    const error = await check({ userId: 'a', claims: {} }, 'c', 'subscribe').catch((e) => e);
+    expect(error).toBeInstanceOf(SwitchboardError);
+    expect(error.code).toBe(ErrorCode.UNAVAILABLE);
+  });
+});
+
+// ── log stream ─────────────────────────────────────────────────────────────────────────────
+
+describe('log stream', () => {
+  it('collapses repeated records into one with a count, and keeps the last N for late joiners', async () => {
+    const { server, url } = await startServer({ channels: { 'admin:logs': {} } });
+    const stream = logStream(server.broker, { channel: 'admin:logs', keep: 5, collapseMs: 100 });
+    onCleanup(() => stream.close());
+    const watcher = await connected(url, 'admin');
+    const seen: any[] = [];
+    const sub = watcher.subscribe('admin:logs');
+    sub.on(LOG_EVENT, (record) => seen.push(record));
+    await sub.ready();
+
+    const refused = { level: 30, msg: 'connection refused', code: 4001 };
+    for (let i = 0; i < 20; i++) stream.write(JSON.stringify({ ...refused, time: Date.now() + i }));
+    await waitFor(() => seen.length === 2, 5_000, 'first record and its summary');
+    expect(seen[0]).toMatchObject(refused);
+    expect(seen[0].repeated).toBeUndefined();
+    expect(seen[1]).toMatchObject({ ...refused, repeated: 19 });
+
+    stream.write({ level: 40, msg: 'something else' });
+    for (let i = 0; i < 8; i++) stream.write({ level: 30, msg: `distinct ${i}` });
+    await waitFor(() => seen.length === 11, 5_000, 'distinct records');
+
+    const late = await sub.history({ limit: 100 });
+    expect(late.publications.map((p) => (p.data as any).msg)).toEqual([
+      'distinct 3',
+      'distinct 4',
+      'distinct 5',
+      'distinct 6',
+      'distinct 7',
+    ]);
+    await sleep(150);
+    expect(seen).toHaveLength(11);
+  });
+});
