@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { CloseCode } from '../protocol/close-codes.js';
 import type { ServerConnection } from './connection.js';
 import type { Tap } from './tap.js';
@@ -11,6 +11,11 @@ export interface MetricsOptions {
   registry?: Registry;
   /** Prefix of every metric name. Default 'switchboard_'. */
   prefix?: string;
+  /**
+   * Also export prom-client's process metrics (CPU, memory, event-loop lag, handles). Off by
+   * default because an app usually registers them once itself; the standalone server turns it on.
+   */
+  processMetrics?: boolean;
 }
 
 /**
@@ -28,6 +33,7 @@ export function metricsPlugin(
   const prefix = options.prefix ?? 'switchboard_';
   const registry = options.registry ?? new Registry();
   const registers = [registry];
+  if (options.processMetrics) collectDefaultMetrics({ register: registry });
 
   new Gauge({
     name: `${prefix}connections`,

@@ -58,6 +58,30 @@ describe('the package, installed into another project', () => {
     if (consumer) await rm(consumer, { recursive: true, force: true });
   });
 
+  it('installs the `switchboard` command: npx switchboard serve runs from a config file', async () => {
+    const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
+    const help = await run(npx, ['--no-install', 'switchboard', '--help'], {
+      cwd: consumer,
+      env: cleanEnv(),
+      timeout: 30_000,
+    });
+    expect(help.stdout).toContain('switchboard <command>');
+    await writeFile(
+      join(consumer, 'switchboard.yaml'),
+      'port: 0\nhost: 127.0.0.1\nauth: { anonymous: true }\nchannels: { "news": {} }\n',
+    );
+    const check = await run(
+      npx,
+      ['--no-install', 'switchboard', 'check', '-c', 'switchboard.yaml'],
+      {
+        cwd: consumer,
+        env: cleanEnv(),
+        timeout: 30_000,
+      },
+    );
+    expect(JSON.parse(check.stdout)).toMatchObject({ port: 0, channels: { news: {} } });
+  }, 60_000);
+
   it('imports switchboard/server and switchboard/client by name', async () => {
     const { stdout } = await runModule(
       'entry.mjs',

@@ -1,0 +1,348 @@
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { configSpec, type ObjectSpec, type Permission, type Spec } from './schema.js';
+
+export interface ChannelConfig {
+  history: { size: number; ttlSeconds: number };
+  presence: boolean;
+  streams: boolean;
+  ephemeral: string[];
+  events: string[];
+  subscribe: Permission;
+  publish: Permission;
+  presenceRead: Permission;
+  historyRead: Permission;
+  proxy?: string;
+}
+
+/** The validated configuration, every default filled in (mirrors configSpec). */
+export interface Config {
+  port: number;
+  host: string;
+  path: string;
+  auth: {
+    jwt: {
+      secret?: string;
+      publicKey?: string;
+      publicKeyFile?: string;
+      jwksUrl?: string;
+      audience?: string;
+      issuer?: string;
+      algorithms?: string[];
+      clockToleranceSec: number;
+    };
+    anonymous: boolean;
+    rolesClaim: string;
+  };
+  channels: Record<string, ChannelConfig>;
+  limits: {
+    maxMessageBytes: number;
+    messagesPerSecond: number;
+    burst?: number;
+    maxSubscriptions: number;
+    maxConnectionsPerUser: number;
+    maxConnections?: number;
+    maxQueueBytes: number;
+    maxInFlight: number;
+    authTimeoutMs: number;
+    allowedOrigins: string[];
+  };
+  heartbeat: { intervalMs: number };
+  redis: { url?: string; prefix: string; sharded: boolean };
+  api: { key?: string; path: string; maxBodyBytes: number };
+  proxy: {
+    connect?: string;
+    authorize?: string;
+    rpc?: string;
+    timeoutMs: number;
+    headers: Record<string, string>;
+  };
+  inspector: { enabled: boolean; path: string; credential?: string; actions: boolean };
+  metrics: { enabled: boolean; path: string };
+  health: { enabled: boolean; path: string; readyPath: string; timeoutMs: number };
+  log: {
+    level: string;
+    channel?: string;
+    channelLevel: string;
+    keep: number;
+    collapseMs: number;
+    subscribe: Permission;
+  };
+  shutdown: { timeoutMs: number };
+}
+
+/** A configuration problem; the message names the key (or variable, or flag) at fault. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+  }
+}
+
+type Tree = Record<string, unknown>;
+
+// ── environment variables ──────────────────────────────────────────────────────────────────
+
+function snake(key: string): string {
+  return key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+}
+
+/** Every environment variable an option is read from, in order of precedence (first wins). */
+export function envNames(path: readonly string[], spec: Spec): string[] {
+  return [...(spec.env ?? []), `SWITCHBOARD_${path.map(snake).join('_')}`];
+}
+
+/** Every settable leaf: [path, spec]. Map entries are not leaves: their keys are the user's. */
+export function leaves(spec: ObjectSpec = configSpec, path: string[] = []): [string[], Spec][] {
+  const out: [string[], Spec][] = [];
+  for (const [key, child] of Object.entries(spec.fields)) {
+    if (child.type === 'object') out.push(...leaves(child, [...path, key]));
+    else out.push([[...path, key], child]);
+  }
+  return out;
+}
+
+/** Turns text from the environment or a --set flag into the value the option's type wants. */
+function fromText(text: string, spec: Spec): unknown {
+  switch (spec.type) {
+    case 'integer':
+      return /^-?\d+$/.test(text.trim()) ? Number(text) : text;
+    case 'boolean':
+      if (/^(true|1|yes|on)$/i.test(text)) return true;
+      if (/^(false|0|no|off)$/i.test(text)) return false;
+      return text;
+    case 'list':
+      return text === '' ? [] : text.split(',').map((item) => item.trim());
+    case 'permission':
+    case 'map':
+      try {
+        return parseYaml(text);
+      } catch {
+        return text;
+      }
+    default:
+      return text;
+  }
+}
+
+function setPath(tree: Tree, path: readonly string[], value: unknown): void {
+  let node = tree;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
+    node = node[key] as Tree;
+  }
+  node[path[path.length - 1]!] = value;
+}
+
+// ── validation ─────────────────────────────────────────────────────────────────────────────
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+  }
+  return row[b.length]!;
+}
+
+function suggestion(key: string, known: string[]): string {
+  const close = known
+    .map((candidate) => ({
+      candidate,
+      d: distance(key.toLowerCase(), candidate.toLowerCase()),
+    }))
+    .filter(({ d }) => d <= Math.max(2, Math.floor(key.length / 3)))
+    .sort((a, b) => a.d - b.d)[0];
+  return close ? ` (did you mean "${close.candidate}"?)` : '';
+}
+
+function describe(value: unknown, spec: Spec): string {
+  if (spec.secret) return 'a value (hidden)';
+  return JSON.stringify(value) ?? String(value);
+}
+
+function validate(value: unknown, spec: Spec, path: string, problems: string[]): unknown {
+  const fail = (expected: string) => {
+    problems.push(`${path}: expected ${expected}, got ${describe(value, spec)}`);
+    return undefined;
+  };
+  switch (spec.type) {
+    case 'string': {
+      if (value === undefined) return spec.default;
+      if (typeof value !== 'string') return fail('a string');
+      if (spec.enum && !spec.enum.includes(value)) return fail(`one of ${spec.enum.join(', ')}`);
+      if (spec.url) {
+        let protocol: string;
+        try {
+          protocol = new URL(value).protocol;
+        } catch {
+          return fail('a URL');
+        }
+        if (!spec.url.includes(protocol)) return fail(`a ${spec.url.join(' or ')} URL`);
+      }
+      return value;
+    }
+    case 'integer': {
+      if (value === undefined) return spec.default;
+      if (typeof value !== 'number' || !Number.isInteger(value)) return fail('an integer');
+      if (spec.min !== undefined && value < spec.min) return fail(`an integer >= ${spec.min}`);
+      if (spec.max !== undefined && value > spec.max) return fail(`an integer <= ${spec.max}`);
+      return value;
+    }
+    case 'boolean':
+      if (value === undefined) return spec.default;
+      return typeof value === 'boolean' ? value : fail('true or false');
+    case 'list':
+      if (value === undefined) return spec.default ? [...spec.default] : undefined;
+      if (!Array.isArray(value) || !value.every((item) => typeof item === 'string'))
+        return fail('a list of strings');
+      return value;
+    case 'permission': {
+      if (value === undefined) return spec.default;
+      if (value === 'all' || value === 'none' || value === 'owner' || value === 'proxy')
+        return value;
+      if (value === true) return 'all';
+      if (value === false) return 'none';
+      const roles = (value as { roles?: unknown } | null)?.roles;
+      if (
+        typeof value === 'object' &&
+        Object.keys(value as object).length === 1 &&
+        Array.isArray(roles) &&
+        roles.length > 0 &&
+        roles.every((role) => typeof role === 'string')
+      )
+        return { roles };
+      return fail('all, none, owner, proxy or { roles: [...] }');
+    }
+    case 'map': {
+      if (value === undefined) return {};
+      if (typeof value !== 'object' || value === null || Array.isArray(value))
+        return fail(`a map of ${spec.key} to settings`);
+      const out: Tree = {};
+      for (const [key, item] of Object.entries(value))
+        out[key] = validate(item ?? {}, spec.value, `${path}.${JSON.stringify(key)}`, problems);
+      return out;
+    }
+    case 'object': {
+      if (value === undefined || value === null) value = {};
+      if (typeof value !== 'object' || Array.isArray(value)) return fail('a section (a map)');
+      const known = Object.keys(spec.fields);
+      const out: Tree = {};
+      for (const key of Object.keys(value as Tree)) {
+        if (!Object.hasOwn(spec.fields, key))
+          problems.push(`${path ? `${path}.` : ''}${key}: unknown option${suggestion(key, known)}`);
+      }
+      for (const [key, child] of Object.entries(spec.fields)) {
+        const result = validate(
+          (value as Tree)[key],
+          child,
+          path ? `${path}.${key}` : key,
+          problems,
+        );
+        if (result !== undefined) out[key] = result;
+      }
+      return out;
+    }
+  }
+}
+
+/** Rules that join several options. */
+function crossCheck(config: Config, problems: string[]): void {
+  const jwt = config.auth.jwt;
+  const keys = (['secret', 'publicKey', 'publicKeyFile', 'jwksUrl'] as const).filter(
+    (key) => jwt[key] !== undefined,
+  );
+  if (keys.length > 1)
+    problems.push(`auth.jwt: set only one of ${keys.map((key) => `auth.jwt.${key}`).join(', ')}`);
+  if (keys.length === 0 && !config.proxy.connect && !config.auth.anonymous)
+    problems.push(
+      'auth.jwt.secret: no way to authenticate: set auth.jwt.secret (or publicKey, publicKeyFile, jwksUrl), proxy.connect, or auth.anonymous: true',
+    );
+  if (keys.length > 0 && config.proxy.connect)
+    problems.push('proxy.connect: set either proxy.connect or auth.jwt, not both');
+  const usesProxy = (permission: Permission) => permission === 'proxy';
+  for (const [pattern, channel] of Object.entries(config.channels)) {
+    const needs = [channel.subscribe, channel.publish, channel.presenceRead, channel.historyRead];
+    if (needs.some(usesProxy) && !channel.proxy && !config.proxy.authorize)
+      problems.push(
+        `channels.${JSON.stringify(pattern)}: a "proxy" permission needs proxy.authorize or this pattern's proxy`,
+      );
+    if (pattern.startsWith('$'))
+      problems.push(`channels.${JSON.stringify(pattern)}: channels starting with "$" are reserved`);
+  }
+  if (usesProxy(config.log.subscribe) && !config.proxy.authorize)
+    problems.push('log.subscribe: a "proxy" permission needs proxy.authorize');
+  if (config.log.channel?.startsWith('$'))
+    problems.push('log.channel: channels starting with "$" are reserved');
+}
+
+export interface LoadOptions {
+  /** A .json, .yaml or .yml file. */
+  file?: string;
+  env?: Record<string, string | undefined>;
+  /** `path=value` overrides from the command line (`--set limits.maxMessageBytes=131072`). */
+  sets?: string[];
+}
+
+function readFile(file: string): Tree {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError([`${file}: cannot read (${(error as NodeJS.ErrnoException).code})`]);
+  }
+  let parsed: unknown;
+  try {
+    parsed = extname(file) === '.json' ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    throw new ConfigError([
+      `${file}: not valid ${extname(file) === '.json' ? 'JSON' : 'YAML'}: ${(error as Error).message}`,
+    ]);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new ConfigError([`${file}: the top level must be a map of options`]);
+  return parsed as Tree;
+}
+
+/**
+ * Builds the configuration: defaults, then the file, then environment variables, then --set
+ * flags (later wins). Every problem found is reported at once, each naming its key.
+ */
+export function loadConfig(options: LoadOptions = {}): Config {
+  const tree: Tree = options.file ? readFile(options.file) : {};
+  const env = options.env ?? {};
+  const problems: string[] = [];
+  const byPath = new Map(leaves().map(([path, spec]) => [path.join('.'), { path, spec }]));
+  for (const { path, spec } of byPath.values()) {
+    if (spec.type === 'map') continue;
+    const name = envNames(path, spec).find((candidate) => env[candidate] !== undefined);
+    if (name !== undefined) setPath(tree, path, fromText(env[name]!, spec));
+  }
+  for (const set of options.sets ?? []) {
+    const equals = set.indexOf('=');
+    const key = equals === -1 ? set : set.slice(0, equals);
+    const leaf = byPath.get(key);
+    if (equals === -1 || !leaf) {
+      const known = [...byPath.keys()];
+      problems.push(
+        equals === -1
+          ? `--set ${set}: expected key=value`
+          : `--set ${key}: unknown option${suggestion(key, known)}`,
+      );
+      continue;
+    }
+    setPath(tree, leaf.path, fromText(set.slice(equals + 1), leaf.spec));
+  }
+  const config = validate(tree, configSpec, '', problems) as Config;
+  if (problems.length === 0) crossCheck(config, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
