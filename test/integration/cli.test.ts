@@ -184,6 +184,7 @@ describe('switchboard serve', () => {
       {
         ...baseConfig,
         log: { channel: 'admin:logs', collapseMs: 300, keep: 20 },
+        inspector: { enabled: true, credential: 'panel-secret' },
       },
       { env: { SWITCHBOARD_API_KEY: 'ops-key' } },
     );
@@ -223,6 +224,14 @@ describe('switchboard serve', () => {
     expect(metrics.get('process_resident_memory_bytes')).toBeGreaterThan(0);
     expect((await fetch(`http://127.0.0.1:${cli.port}/healthz`)).status).toBe(200);
     expect((await fetch(`http://127.0.0.1:${cli.port}/readyz`)).status).toBe(200);
+
+    const inspector = (path: string, credential?: string) =>
+      fetch(`http://127.0.0.1:${cli.port}/inspector${path}`, {
+        headers: credential ? { authorization: `Bearer ${credential}` } : {},
+      });
+    expect((await inspector('/')).status).toBe(200);
+    expect((await inspector('/export.jsonl')).status).toBe(401);
+    expect((await inspector('/export.jsonl', 'panel-secret')).status).toBe(200);
 
     // The log channel: only admins may watch; a storm of identical records arrives collapsed.
     const nosy = await connected(cli.url, 'mallory');
