@@ -3,7 +3,11 @@ export interface ReconnectOptions {
   minDelayMs?: number;
   /** Cap of the exponential growth. Default 10 s. */
   maxDelayMs?: number;
-  /** Give up (state 'closed') after this many failed attempts in a row. Default: never. */
+  /**
+   * Give up (state 'closed') after this many failed attempts in a row. Default: never. A
+   * connection dropped within 5 s of being established counts as failed: a server that accepts
+   * and drops at once is retried with growing delays, like one that refuses.
+   */
   maxAttempts?: number;
 }
 

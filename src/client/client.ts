@@ -96,6 +96,8 @@ interface Pending {
 
 const OPEN = 1;
 const MAX_BATCH = 50;
+/** A connection that lasted this long counts as a success: the next drop retries from the first delay. */
+const STABLE_MS = 5_000;
 
 /**
  * A Switchboard connection that survives network loss. Its requests wait in a bounded outbox
@@ -123,6 +125,8 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
   /** Subscribes waiting to be asked again after UNAVAILABLE; cleared with the connection. */
   #retryTimers = new Set<ReturnType<typeof setTimeout>>();
   #everConnected = false;
+  /** When the current connection was established; 0 while not connected. */
+  #connectedAt = 0;
   #closeError: SwitchboardError | undefined;
   #heartbeatMs = 0;
   #session = randomId();
@@ -201,14 +205,39 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
       if (this.#o.data !== undefined) frame.data = this.#o.data;
       // The connect request goes ahead of the outbox, which waits for its reply.
       this.#request<ConnectReply>(frame, this.#o.requestTimeoutMs ?? 10_000, true).then(
-        (reply) => this.#connected(reply),
-        (error: SwitchboardError) => {
-          // An error reply comes with the server's own close code; a silent server does not,
-          // and a slow one is worth another attempt.
-          if (error.code !== ErrorCode.TIMEOUT || this.#ws !== ws) return;
+        (reply) => {
+          if (isConnectReply(reply)) return this.#connected(reply);
+          // A broken or hostile server: say so, and try again later (with a growing delay, as
+          // the attempt counter is not reset) rather than run on numbers that are not numbers.
+          if (this.#ws !== ws) return;
+          this.emit(
+            'error',
+            new SwitchboardError(ErrorCode.BAD_FRAME, 'Malformed connect reply from the server'),
+          );
           ws.onclose = ws.onmessage = null;
-          ws.close();
-          this.#disconnected(CloseCode.AUTH_TIMEOUT, 'connect timed out');
+          ws.close(CloseCode.BAD_PROTOCOL);
+          this.#disconnected(1002, 'malformed connect reply');
+        },
+        (error: SwitchboardError) => {
+          if (this.#ws !== ws) return;
+          // A silent server gives no close code, and a slow one is worth another attempt.
+          if (error.code === ErrorCode.TIMEOUT) {
+            ws.onclose = ws.onmessage = null;
+            ws.close();
+            this.#disconnected(CloseCode.AUTH_TIMEOUT, 'connect timed out');
+            return;
+          }
+          // An error reply comes with the server's own close code, which says whether to retry.
+          // A server that refuses and then keeps the socket open would hang the client forever:
+          // past the request timeout, it is treated as a broken server and tried again later.
+          const timer = setTimeout(() => {
+            this.#retryTimers.delete(timer);
+            if (this.#ws !== ws) return;
+            ws.onclose = ws.onmessage = null;
+            ws.close(CloseCode.BAD_PROTOCOL);
+            this.#disconnected(1002, `connect refused (${error.code}) without a close`);
+          }, this.#o.requestTimeoutMs ?? 10_000);
+          this.#retryTimers.add(timer);
         },
       );
     };
@@ -217,7 +246,8 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
   #connected(reply: ConnectReply): void {
     if (this.#everConnected) this.#m.reconnects++;
     this.#everConnected = true;
-    this.#attempt = 0;
+    // The backoff is reset once this connection has proved stable (see #disconnected).
+    this.#connectedAt = Date.now();
     this.connectionId = reply.connection;
     this.userId = reply.user;
     this.#heartbeatMs = reply.heartbeatMs;
@@ -232,6 +262,10 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
   }
 
   #disconnected(code: number, reason: string): void {
+    // A server that accepts and drops at once (crash loop, a proxy in trouble) must see its
+    // clients' delays grow, not a reconnect every few hundred milliseconds from each of them.
+    if (this.#connectedAt > 0 && Date.now() - this.#connectedAt >= STABLE_MS) this.#attempt = 0;
+    this.#connectedAt = 0;
     this.#ws = undefined;
     this.connectionId = undefined;
     for (const timer of this.#retryTimers) clearTimeout(timer);
@@ -323,7 +357,10 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
     const { heartbeat } = this.#o;
     if (heartbeat === false || this.#heartbeatMs <= 0) return;
     const timeout = heartbeat?.timeoutMs ?? this.#heartbeatMs * 1.5;
-    this.#liveTimer = setInterval(() => this.#checkAlive(timeout), Math.max(50, timeout / 4));
+    // Capped: past 2^31 ms Node fires intervals every millisecond, and a server may announce any
+    // interval; the check reads the wall clock, so ticking more often than needed costs nothing.
+    const every = Math.min(Math.max(50, timeout / 4), 30_000);
+    this.#liveTimer = setInterval(() => this.#checkAlive(timeout), every);
   }
 
   #checkAlive(
@@ -364,7 +401,8 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
   #scheduleRefresh(expiresAt: number | undefined): void {
     clearTimeout(this.#refreshTimer);
     const { token } = this.#o;
-    if (expiresAt === undefined || typeof token !== 'function') return;
+    if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt) || typeof token !== 'function')
+      return;
     // Well before expiry, whatever the token's lifetime; capped to what setTimeout can count.
     const delay = Math.min(Math.max(0, (expiresAt - Date.now()) * 0.8), 2 ** 31 - 1);
     this.#refreshTimer = setTimeout(async () => {
@@ -574,6 +612,11 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
       frame,
       resolve: ((reply: SubscribeReply) => {
         if (this.#subs.get(sub.channel) !== sub) return;
+        if (!isSubscribeReply(reply)) {
+          this.#subs.delete(sub.channel);
+          sub.failed(new SwitchboardError(ErrorCode.BAD_FRAME, 'Malformed subscribe reply'));
+          return;
+        }
         sub.retries = 0;
         sub.subscribed(reply);
       }) as (data: never) => void,
@@ -640,6 +683,32 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
     if (!debug) return;
     (debug === true ? console.debug : debug)('[switchboard]', new Date().toISOString(), ...args);
   }
+}
+
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/** The fields the client computes with; extra fields are a newer server's business. */
+function isConnectReply(value: unknown): value is ConnectReply {
+  const r = value as Partial<ConnectReply> | null | undefined;
+  return (
+    typeof r === 'object' &&
+    r !== null &&
+    typeof r.connection === 'string' &&
+    typeof r.user === 'string' &&
+    isCount(r.heartbeatMs) &&
+    (r.expiresAt === undefined || Number.isFinite(r.expiresAt))
+  );
+}
+
+function isSubscribeReply(value: unknown): value is SubscribeReply {
+  const r = value as Partial<SubscribeReply> | null | undefined;
+  return (
+    typeof r === 'object' &&
+    r !== null &&
+    isCount(r.offset) &&
+    typeof r.epoch === 'string' &&
+    (r.recovered === undefined || typeof r.recovered === 'boolean')
+  );
 }
 
 function toError(frame: ErrorFrame): SwitchboardError {

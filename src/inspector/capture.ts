@@ -29,6 +29,19 @@ function describe(value: unknown): { type: string; channel?: string; event?: str
   return out;
 }
 
+/**
+ * A frame of a batch, as text for display. The tap runs before the gateway validates anything,
+ * so the frame may be nested too deep for JSON.stringify: a throw here would escape ws's read
+ * loop and crash the process.
+ */
+function reencode(frame: unknown): string {
+  try {
+    return JSON.stringify(frame) ?? String(frame);
+  } catch {
+    return '[frame too deeply nested to display]';
+  }
+}
+
 function openRecord(
   store: InspectorStore,
   id: string,
@@ -95,7 +108,7 @@ export function gatewayCapture(
       for (const frame of frames) {
         const { type, channel, event, id } = describe(frame);
         // One frame per message is the rule: keep the received bytes. A batch is split for display.
-        const content = frames.length === 1 ? raw : (JSON.stringify(frame) ?? String(frame));
+        const content = frames.length === 1 ? raw : reencode(frame);
         const size = frames.length === 1 ? raw.length : content.length;
         store.record(connection.id, 'in', size, type, channel, event, id, content, false, true);
       }

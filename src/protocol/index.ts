@@ -3,6 +3,7 @@ export { type Codec, jsonCodec } from './codec.js';
 export { ErrorCode, isErrorCode, SwitchboardError, toSwitchboardError } from './errors.js';
 export * from './frames.js';
 export {
+  MAX_DATA_DEPTH,
   MAX_KEY_LENGTH,
   MAX_NAME_LENGTH,
   MAX_TOKEN_LENGTH,

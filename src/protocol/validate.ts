@@ -5,6 +5,12 @@ import type { ClientFrame, ServerFrame, StreamPosition } from './frames.js';
 export const MAX_NAME_LENGTH = 256;
 export const MAX_TOKEN_LENGTH = 16_384;
 export const MAX_KEY_LENGTH = 128;
+/**
+ * Nesting of app data (`data` fields). Deep enough for any real document; shallow enough that
+ * encoding it again for subscribers (JSON.stringify recurses) can never exhaust the stack, which
+ * otherwise lets one 40 KB message of `[[[[…]]]]` poison a channel's history for everyone.
+ */
+export const MAX_DATA_DEPTH = 64;
 
 export type Parsed<T> =
   | { ok: true; frame: T }
@@ -32,6 +38,23 @@ const isStreamMarker = (v: unknown): boolean =>
     v['status'] === 'error');
 const isBoolean = (v: unknown) => typeof v === 'boolean';
 
+/** Stops at the limit, so the walk itself recurses at most MAX_DATA_DEPTH deep. */
+function withinDepth(value: unknown, depth = 0): boolean {
+  if (typeof value !== 'object' || value === null) return true;
+  if (depth >= MAX_DATA_DEPTH) return false;
+  if (Array.isArray(value)) {
+    for (const item of value) if (!withinDepth(item, depth + 1)) return false;
+    return true;
+  }
+  for (const key in value) if (!withinDepth((value as Obj)[key], depth + 1)) return false;
+  return true;
+}
+/** An optional field the sender may omit, but not fill with the wrong type. */
+const optional =
+  (check: (v: unknown) => boolean) =>
+  (v: unknown): boolean =>
+    v === undefined || check(v);
+
 function bad(message: string, id?: unknown): Parsed<never> {
   return isId(id)
     ? { ok: false, code: ErrorCode.BAD_FRAME, message, id }
@@ -50,7 +73,7 @@ const clientFields: Record<
     id: [true, isId],
     version: [true, isId],
     token: [false, (v) => typeof v === 'string' && v.length <= MAX_TOKEN_LENGTH],
-    data: [false, () => true],
+    data: [false, withinDepth],
   },
   refresh: {
     id: [true, isId],
@@ -62,7 +85,7 @@ const clientFields: Record<
     id: [true, isId],
     channel: [true, isName],
     event: [true, isName],
-    data: [false, () => true],
+    data: [false, withinDepth],
     key: [false, (v) => typeof v === 'string' && v.length > 0 && v.length <= MAX_KEY_LENGTH],
     exceptSelf: [false, isBoolean],
     ephemeral: [false, isBoolean],
@@ -75,7 +98,7 @@ const clientFields: Record<
     limit: [false, (v) => isId(v) && (v as number) > 0],
     since: [false, isPosition],
   },
-  rpc: { id: [true, isId], method: [true, isName], data: [false, () => true] },
+  rpc: { id: [true, isId], method: [true, isName], data: [false, withinDepth] },
   ping: { id: [true, isId] },
   pong: {},
 };
@@ -118,8 +141,14 @@ export function parseServerFrame(value: unknown): ServerFrame | undefined {
         ? (value as unknown as ServerFrame)
         : undefined;
     case 'message':
+      // Offsets and epochs become the client's recovery position: a mistyped one would be sent
+      // back in `since` and get the subscription refused, so such a frame is dropped instead.
       return typeof value['event'] === 'string' &&
-        (value['channel'] === undefined || typeof value['channel'] === 'string')
+        optional((v) => typeof v === 'string')(value['channel']) &&
+        optional(isId)(value['offset']) &&
+        optional((v) => typeof v === 'string')(value['epoch']) &&
+        optional((v) => typeof v === 'string')(value['user']) &&
+        optional(isStreamMarker)(value['stream'])
         ? (value as unknown as ServerFrame)
         : undefined;
     case 'ping':
