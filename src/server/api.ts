@@ -332,11 +332,12 @@ const operations: Operation[] = [
     path: '/channels',
     operationId: 'channels',
     summary:
-      "Channels with subscribers on the node that answers, with counts, and the node's connection count.",
+      "Channels with subscribers across the cluster, with counts, and the number of nodes and connections. Other nodes' counts are as of their last report (every 10 s).",
     response: {
       type: 'object',
-      required: ['connections', 'channels'],
+      required: ['nodes', 'connections', 'channels'],
       properties: {
+        nodes: { type: 'integer' },
         connections: { type: 'integer' },
         channels: {
           type: 'array',
@@ -348,10 +349,7 @@ const operations: Operation[] = [
         },
       },
     },
-    async handle(server) {
-      const channels = server.localChannels().sort((a, b) => b.subscribers - a.subscribers);
-      return { connections: server.connections.size, channels };
-    },
+    handle: (server) => server.clusterChannels(),
   },
 ];
 

@@ -27,6 +27,7 @@ export type { MetricsOptions } from './metrics.js';
 export { type ProxyEndpoint, proxyAuthorize, proxyConnect, proxyRpc } from './proxy.js';
 export {
   type ChannelCount,
+  type ClusterChannels,
   createServer,
   type HeartbeatOptions,
   type HttpHandler,

@@ -84,12 +84,34 @@ export interface ServerOptions {
   metrics?: MetricsOptions | boolean;
   /** Serve the HTTP server API (publish, history, presence…) under /api, behind an API key. */
   api?: ApiOptions;
+  /**
+   * How often this node reports its channel counts to the others (for `clusterChannels()` and
+   * the API's channel list). Default 10 s when the API is on; 0 (never) otherwise.
+   */
+  nodeReportMs?: number;
 }
 
 export interface ChannelCount {
   channel: string;
   subscribers: number;
 }
+
+export interface ClusterChannels {
+  nodes: number;
+  connections: number;
+  channels: ChannelCount[];
+}
+
+/** What each node reports about itself on the internal `$nodes` presence channel. */
+interface NodeReport {
+  connections: number;
+  channels: [string, number][];
+}
+
+/** Internal presence channel where nodes report their counts. */
+const NODES_CHANNEL = '$nodes';
+/** A node reports its busiest channels only, so a report stays small however many it has. */
+const MAX_REPORTED_CHANNELS = 1000;
 
 export interface ListenAddress {
   host: string;
@@ -164,6 +186,11 @@ export interface Server {
   disconnectUserEverywhere(userId: string, code?: number, reason?: string): Promise<void>;
   /** Channels with subscribers on this node, and how many. */
   localChannels(): ChannelCount[];
+  /**
+   * Channels with subscribers on every node, summed. Other nodes' counts are as of their last
+   * report (every `nodeReportMs`); this node's are live.
+   */
+  clusterChannels(): Promise<ClusterChannels>;
   /** The configured pattern a channel falls under; undefined when clients cannot use it. */
   channelPattern(channel: string): string | undefined;
   /**
@@ -237,6 +264,8 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
   private readonly nodeId = randomBytes(4).toString('hex');
   private connectionCounter = 0;
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  private reportTimer: ReturnType<typeof setInterval> | undefined;
+  private readonly reportMs: number;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly options: ServerOptions) {
@@ -282,6 +311,11 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
       );
     }
     if (options.api) this.route(apiHandler(this, options.api));
+    this.reportMs = options.nodeReportMs ?? (options.api ? 10_000 : 0);
+    if (this.reportMs > 0) {
+      this.reportTimer = setInterval(() => this.reportNode(), this.reportMs);
+      this.reportTimer.unref?.();
+    }
     if (this.heartbeatMs > 0) {
       this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatMs);
       this.heartbeatTimer.unref?.();
@@ -735,6 +769,41 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
     return matchChannel(this.rules, channel)?.pattern;
   }
 
+  private nodeReport(): NodeReport {
+    const channels = this.localChannels()
+      .sort((a, b) => b.subscribers - a.subscribers)
+      .slice(0, MAX_REPORTED_CHANNELS)
+      .map(({ channel, subscribers }): [string, number] => [channel, subscribers]);
+    return { connections: this.connections.size, channels };
+  }
+
+  private reportNode(): void {
+    const member = { user: '', connection: this.nodeId, info: this.nodeReport() };
+    this.broker
+      .presenceAdd(NODES_CHANNEL, member, this.reportMs * 3)
+      .catch((error) => this.logger.warn({ err: error }, 'node report failed'));
+  }
+
+  async clusterChannels(): Promise<ClusterChannels> {
+    const reports = new Map<string, NodeReport>();
+    if (this.reportMs > 0) {
+      for (const member of await this.broker.presence(NODES_CHANNEL))
+        reports.set(member.connection, member.info as NodeReport);
+    }
+    reports.set(this.nodeId, this.nodeReport());
+    const totals = new Map<string, number>();
+    let connections = 0;
+    for (const report of reports.values()) {
+      connections += report.connections;
+      for (const [channel, count] of report.channels)
+        totals.set(channel, (totals.get(channel) ?? 0) + count);
+    }
+    const channels = [...totals]
+      .map(([channel, subscribers]) => ({ channel, subscribers }))
+      .sort((a, b) => b.subscribers - a.subscribers);
+    return { nodes: reports.size, connections, channels };
+  }
+
   localChannels(): ChannelCount[] {
     const counts: ChannelCount[] = [];
     for (const [channel, entry] of this.local) {
@@ -764,6 +833,9 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
   private async shutdown(): Promise<void> {
     clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = undefined;
+    clearInterval(this.reportTimer);
+    if (this.reportMs > 0)
+      await this.broker.presenceRemove(NODES_CHANNEL, this.nodeId).catch(() => {});
     this.streams.clear();
     if (this.connections.size > 0) {
       const drained = new Promise<void>((resolve) => {

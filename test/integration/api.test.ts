@@ -7,6 +7,7 @@ import {
 import type { AddressInfo } from 'node:net';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { describe, expect, it } from 'vitest';
+import { memoryBroker } from '../../src/broker/index.js';
 import { CloseCode, ErrorCode, SwitchboardError } from '../../src/protocol/index.js';
 import {
   LOG_EVENT,
@@ -127,6 +128,7 @@ describe('HTTP server API', () => {
 
     const channels = await api(port, '/channels');
     expect(channels.body).toEqual({
+      nodes: 1,
       connections: 2,
       channels: [{ channel: 'chat:room', subscribers: 2 }],
     });
@@ -138,6 +140,32 @@ describe('HTTP server API', () => {
     );
     await api(port, '/user/disconnect', { user: 'alice', reason: 'banned' });
     expect(await closed).toBe(`${CloseCode.DISCONNECTED_BY_SERVER} banned`);
+  });
+
+  it('lists channels across every node sharing the broker', async () => {
+    const broker = memoryBroker();
+    onCleanup(() => broker.close());
+    const options = { broker, nodeReportMs: 50, channels: { 'chat:*': {} } };
+    const a = await startServer({ ...options, api: { key: KEY } });
+    const b = await startServer(options);
+    await (await connected(a.url, 'alice')).subscribe('chat:x').ready();
+    await (await connected(b.url, 'bob')).subscribe('chat:x').ready();
+    await (await connected(b.url, 'carol')).subscribe('chat:y').ready();
+    const listed = await waitFor(
+      async () => {
+        const { body } = await api(a.port, '/channels');
+        return body.nodes === 2 && body.connections === 3 ? body : undefined;
+      },
+      5_000,
+      'both nodes reported',
+    );
+    expect(listed.channels).toEqual([
+      { channel: 'chat:x', subscribers: 2 },
+      { channel: 'chat:y', subscribers: 1 },
+    ]);
+    // A node that leaves stops counting.
+    await b.server.close();
+    await waitFor(async () => (await api(a.port, '/channels')).body.nodes === 1, 5_000, 'b gone');
   });
 
   it('answers bad requests with a typed error and keeps serving', async () => {
