@@ -71,6 +71,21 @@ const MAX_PENDING_PUBLICATIONS = 10_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
+ * Connections whose socket is corked until the current tick ends. `ws` hands every message to the
+ * kernel in its own writev; a fan-out, or the replies to a batch of requests, would make one
+ * syscall per frame per connection. Corked, everything a connection is sent in one tick leaves in
+ * one writev, in the same order. One nextTick for all of them, not one closure per message.
+ */
+let corked: Connection[] = [];
+let uncorkScheduled = false;
+function uncorkAll(): void {
+  const list = corked;
+  corked = [];
+  uncorkScheduled = false;
+  for (const connection of list) connection.flushWrites();
+}
+
+/**
  * One client socket: reads frames in, enforces limits, answers every request exactly once.
  *
  * Frames that touch channels or identity run through an ordered chain, so a client's subscribe
@@ -103,6 +118,9 @@ export class Connection implements ServerConnection {
   /** The code we closed with when the socket is cut without a handshake (reported as ours, not 1006). */
   private closeCode: { code: number; reason: string } | undefined;
   private expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The socket `ws` writes to (the upgrade request's), corked while this tick's frames gather. */
+  private readonly socket: IncomingMessage['socket'];
+  private corked = false;
 
   constructor(
     private readonly gateway: Gateway,
@@ -110,6 +128,7 @@ export class Connection implements ServerConnection {
     readonly request: IncomingMessage,
   ) {
     this.id = gateway.nextConnectionId();
+    this.socket = request.socket;
     this.remoteAddress = request.socket.remoteAddress;
     const { limits } = gateway;
     this.bucket = new TokenBucket(limits.messagesPerSecond, limits.burst);
@@ -580,7 +599,11 @@ export class Connection implements ServerConnection {
   sendRaw(raw: Buffer, frame: ServerFrame): boolean {
     const { ws } = this;
     if (ws.readyState !== ws.OPEN) return false;
-    if (ws.bufferedAmount + raw.length > this.gateway.limits.maxQueueBytes) {
+    const max = this.gateway.limits.maxQueueBytes;
+    // Bytes held by our cork would have reached the kernel uncorked: hand them over before
+    // judging, so only bytes the reader has not taken count, as without corking.
+    if (this.corked && ws.bufferedAmount + raw.length > max) this.flushWrites();
+    if (ws.bufferedAmount + raw.length > max) {
       this.gateway.slowConsumer(this);
       // Nothing more is queued once closing; the close frame tells a merely slow reader why, and
       // the close timer cuts off one that never reads.
@@ -589,10 +612,26 @@ export class Connection implements ServerConnection {
     }
     this.stats.messagesOut++;
     this.stats.bytesOut += raw.length;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      corked.push(this);
+      if (!uncorkScheduled) {
+        uncorkScheduled = true;
+        process.nextTick(uncorkAll);
+      }
+    }
     ws.send(raw, { binary: this.gateway.codec.binary });
     if (this.gateway.taps.length)
       for (const tap of this.gateway.taps) tap.outbound?.(this, raw, frame);
     return true;
+  }
+
+  /** Hands what this tick queued on the socket to the kernel, in one writev. */
+  flushWrites(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.socket.uncork();
   }
 
   reply(id: number, data: unknown): void {
@@ -635,6 +674,8 @@ export class Connection implements ServerConnection {
     if (this.state === 'closed') return;
     this.state = 'closing';
     this.closeCode = { code, reason };
+    // Frames queued this tick leave first, as they would have without the cork.
+    this.flushWrites();
     this.ws.terminate();
   }
 
