@@ -24,6 +24,8 @@ const MAX_PANEL_BUFFER = 4 * 1024 * 1024;
 const FLUSH_MS = 100;
 const SNAPSHOT_FRAMES = 500;
 const PAGE = 200;
+/** A panel socket that has not sent the credential by then is closed, like the gateway's 4005. */
+const AUTH_TIMEOUT_MS = 10_000;
 
 function sameCredential(expected: string | undefined, given: unknown): boolean {
   if (expected === undefined) return true;
@@ -211,7 +213,12 @@ export function createPanel(store: InspectorStore, target: Target, options: Pane
       frames: [],
     };
     sessions.add(session);
+    const authTimer = setTimeout(() => {
+      if (!session.authed) ws.close(4001, 'inspector credential required');
+    }, AUTH_TIMEOUT_MS);
+    authTimer.unref?.();
     ws.on('close', () => {
+      clearTimeout(authTimer);
       sessions.delete(session);
       unwatchIfIdle();
     });
@@ -219,8 +226,13 @@ export function createPanel(store: InspectorStore, target: Target, options: Pane
     ws.on('message', (data) => {
       let message: Record<string, unknown>;
       try {
-        message = JSON.parse(data.toString());
+        const parsed: unknown = JSON.parse(data.toString());
+        // `null`, numbers, strings: this listener runs inside ws's read loop, where a throw would
+        // take the whole gateway down, so anything but an object counts as an empty message.
+        message =
+          typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
       } catch {
+        if (!session.authed) ws.close(4001, 'inspector credential required');
         return;
       }
       if (!session.authed) {
@@ -232,6 +244,7 @@ export function createPanel(store: InspectorStore, target: Target, options: Pane
           return;
         }
         session.authed = true;
+        clearTimeout(authTimer);
         watch();
         send(session, {
           type: 'hello',

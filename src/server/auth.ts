@@ -64,12 +64,14 @@ const ASYMMETRIC_ALGS = [
   'EdDSA',
 ];
 
-function fromPayload(payload: JWTPayload): Identity {
+function fromPayload(payload: JWTPayload, toleranceSec: number): Identity {
   if (typeof payload.sub !== 'string' || payload.sub === '') {
     throw new SwitchboardError(ErrorCode.UNAUTHORIZED, 'Token has no subject');
   }
   const identity: Identity = { userId: payload.sub, claims: payload };
-  if (typeof payload.exp === 'number') identity.expiresAt = payload.exp * 1000;
+  // The same leeway verification granted: otherwise a token accepted inside the tolerance would
+  // already be past its expiry, and the connection closed (4002) before its connect reply.
+  if (typeof payload.exp === 'number') identity.expiresAt = (payload.exp + toleranceSec) * 1000;
   return identity;
 }
 
@@ -105,7 +107,7 @@ function jwtAuthenticator(options: JwtOptions): (token: string) => Promise<Ident
     try {
       // biome-ignore lint/suspicious/noExplicitAny: jose overloads key and key-resolver separately
       const { payload } = await jwtVerify(token, key as any, verifyOptions);
-      return fromPayload(payload);
+      return fromPayload(payload, options.clockToleranceSec ?? 0);
     } catch (error) {
       if (error instanceof SwitchboardError) throw error;
       if (error instanceof joseErrors.JWTExpired) {
