@@ -21,6 +21,23 @@ export const sign = (sub) =>
     .setExpirationTime('1h')
     .sign(key);
 
+// Every server child is killed when the load generator exits, whatever the reason.
+const children = new Set();
+const killAll = () => {
+  for (const child of children) child.kill('SIGKILL');
+};
+process.on('exit', killAll);
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    killAll();
+    process.exit(130);
+  });
+}
+
+/**
+ * Starts bench/server.mjs. env.SYSTEM picks switchboard (default), ws or socketio.
+ * BENCH_PROFILE=<dir> runs the child under --cpu-prof and writes the profile there.
+ */
 export async function startServer(env = {}) {
   const nodeArgs = [
     '--expose-gc',
@@ -28,37 +45,67 @@ export async function startServer(env = {}) {
       ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
       : []),
   ];
+  const options = { env: { ...process.env, SECRET, ...env } };
   // Server on core 0, load generator (this process, see pin()) on core 1, as the reference figures were taken.
   const child = PINNED
     ? fork(new URL('./server.mjs', import.meta.url), {
-        env: { ...process.env, SECRET, ...env },
+        ...options,
         execPath: 'taskset',
         execArgv: ['-c', '0', process.execPath, ...nodeArgs],
       })
-    : fork(new URL('./server.mjs', import.meta.url), {
-        env: { ...process.env, SECRET, ...env },
-        execArgv: nodeArgs,
-      });
-  const [ready] = await once(child, 'message');
+    : fork(new URL('./server.mjs', import.meta.url), { ...options, execArgv: nodeArgs });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  const exited = once(child, 'exit').then(([code]) => {
+    throw new Error(`bench server exited early (code ${code})`);
+  });
+  exited.catch(() => {});
+  const [ready] = await Promise.race([once(child, 'message'), exited]);
   const stats = async () => {
     child.send({ type: 'stats' });
     for (;;) {
-      const [m] = await once(child, 'message');
+      const [m] = await Promise.race([once(child, 'message'), exited]);
       if (m.type === 'stats') return m;
     }
   };
+  const system = ready.system ?? 'switchboard';
   return {
-    url: `ws://127.0.0.1:${ready.port}/ws`,
+    system,
+    port: ready.port,
+    url:
+      system === 'socketio'
+        ? `ws://127.0.0.1:${ready.port}/socket.io/?EIO=4&transport=websocket`
+        : `ws://127.0.0.1:${ready.port}/ws`,
+    origin: `http://127.0.0.1:${ready.port}`,
     stats,
     stop: async () => {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const gone = once(child, 'exit');
+      child.send({ type: 'exit' });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await gone;
+      clearTimeout(timer);
     },
   };
 }
 
-export const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-export const fmt = (n, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits });
+/** Microseconds of CPU (user + system) between two stats() answers. */
+export const cpuMicros = (before, after) =>
+  after.cpu.user + after.cpu.system - before.cpu.user - before.cpu.system;
+
+export const median = (values) => {
+  const sorted = values.filter((v) => v !== undefined && !Number.isNaN(v)).sort((a, b) => a - b);
+  return sorted.length ? sorted[Math.floor(sorted.length / 2)] : undefined;
+};
+export const fmt = (n, digits = 0) =>
+  n === undefined ? '—' : n.toLocaleString('en-US', { maximumFractionDigits: digits });
+
+/** The p-th percentile (0–100) of a sample, or undefined when it is empty. */
+export function percentile(sample, p) {
+  if (sample.length === 0) return undefined;
+  const sorted = Float64Array.from(sample).sort();
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
 
 /** Publishes `count` 100-byte messages keeping at most `window` unacknowledged. */
 export async function publishWindowed(publisher, channel, count, window) {
