@@ -5,6 +5,8 @@ import { CloseCode } from '../../src/protocol/index.js';
 import { client, connected, sleep, startServer, token, waitFor } from '../helpers.js';
 
 const QUEUE = 64 * 1024;
+/** Cutting slow consumers off is the point here: the gateway's warning for each is expected. */
+const quiet = { error: () => {}, warn: () => {}, info: () => {}, debug: () => {} };
 const PAYLOAD = 'x'.repeat(2_048);
 
 type Paused = { _socket: { pause(): void; resume(): void } };
@@ -30,6 +32,7 @@ describe('slow consumers', () => {
     const { url, server } = await startServer({
       channels: { 'chat:*': { history: { size: 10_000, ttlMs: 60_000 } } },
       limits: { maxQueueBytes: QUEUE, closeTimeoutMs: 300, messagesPerSecond: 100_000 },
+      logger: quiet,
     });
     const fast = await Promise.all(
       [0, 1, 2].map(async (i) => {
@@ -77,6 +80,7 @@ describe('slow consumers', () => {
     const { url, server } = await startServer({
       channels: { 'chat:*': { history: { size: 10_000, ttlMs: 60_000 } } },
       limits: { maxQueueBytes: QUEUE, closeTimeoutMs: 300 },
+      logger: quiet,
     });
     const sockets: WebSocket[] = [];
     class Recorded extends WebSocket {
