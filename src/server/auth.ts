@@ -75,15 +75,39 @@ function fromPayload(payload: JWTPayload, toleranceSec: number): Identity {
   return identity;
 }
 
+/**
+ * Given raw secret bytes, jose imports the key again on every verification: more than half of
+ * an accept's cost. One imported key per HMAC algorithm (at most three) is kept instead. jose
+ * checks the algorithm against the allowed list before it asks for the key.
+ */
+function hmacKeys(secret: Uint8Array) {
+  // A copy the caller cannot change afterwards, on a plain ArrayBuffer as WebCrypto wants.
+  const bytes = new Uint8Array(secret);
+  const keys = new Map<string, Promise<CryptoKey>>();
+  return (header: { alg?: string }): Promise<CryptoKey> => {
+    const alg = header.alg ?? '';
+    if (!HMAC_ALGS.includes(alg))
+      return Promise.reject(new joseErrors.JOSEAlgNotAllowed(`"${alg}" needs a public key`));
+    let key = keys.get(alg);
+    if (!key) {
+      const hash = `SHA-${alg.slice(2)}`;
+      key = crypto.subtle.importKey('raw', bytes, { name: 'HMAC', hash }, false, ['verify']);
+      keys.set(alg, key);
+    }
+    return key;
+  };
+}
+
 function jwtAuthenticator(options: JwtOptions): (token: string) => Promise<Identity> {
   type Key = Parameters<typeof jwtVerify>[1];
   let key: Key;
   let algorithms: string[];
   if (options.secret !== undefined) {
-    key =
+    key = hmacKeys(
       typeof options.secret === 'string'
         ? new TextEncoder().encode(options.secret)
-        : options.secret;
+        : options.secret,
+    );
     algorithms = options.algorithms ?? HMAC_ALGS;
   } else if (options.publicKey !== undefined) {
     key =
