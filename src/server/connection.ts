@@ -70,6 +70,15 @@ const MAX_HISTORY_REPLY = 1000;
 const MAX_PENDING_PUBLICATIONS = 10_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** RFC 6455 allows 123 bytes of reason; cut on a character boundary so the UTF-8 stays valid. */
+function closeReason(reason: string): string {
+  const bytes = Buffer.from(reason);
+  if (bytes.length <= 123) return reason;
+  let end = 123;
+  while (end > 0 && ((bytes[end] ?? 0) & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end).toString();
+}
+
 /**
  * Connections whose socket is corked until the current tick ends. `ws` hands every message to the
  * kernel in its own writev; a fan-out, or the replies to a batch of requests, would make one
@@ -183,6 +192,15 @@ export class Connection implements ServerConnection {
     const frames = decodeFailed ? undefined : Array.isArray(decoded) ? decoded : [decoded];
     if (gateway.taps.length) for (const tap of gateway.taps) tap.inbound?.(this, data, frames);
 
+    // Garbage costs the server as much as a valid frame: it spends the same tokens.
+    if (
+      (data.length > limits.maxMessageBytes ||
+        !frames ||
+        frames.length === 0 ||
+        frames.length > limits.maxBatch) &&
+      !this.spend(undefined)
+    )
+      return;
     if (data.length > limits.maxMessageBytes) {
       // Answer each request in it by id, so the sender's promises settle instead of timing out.
       const message = `Message of ${data.length} bytes exceeds the limit of ${limits.maxMessageBytes}`;
@@ -203,21 +221,25 @@ export class Connection implements ServerConnection {
       if (this.state === 'closing' || this.state === 'closed') return;
       const parsed = parseClientFrame(value);
       if (!parsed.ok) {
-        this.sendError(parsed.id, parsed.code, parsed.message);
+        if (this.spend(parsed.id)) this.sendError(parsed.id, parsed.code, parsed.message);
         continue;
       }
       const frame = parsed.frame;
       if (frame.type === 'pong') continue;
-      if (!this.bucket.take()) {
-        this.sendError(frame.id, ErrorCode.RATE_LIMITED, 'Too many messages; slow down');
-        if (++this.rateLimitedInARow >= limits.maxRateLimited) {
-          this.close(CloseCode.RATE_LIMITED, 'rate limit exceeded');
-        }
-        continue;
-      }
-      this.rateLimitedInARow = 0;
-      this.dispatch(frame);
+      if (this.spend(frame.id)) this.dispatch(frame);
     }
+  }
+
+  /** Takes a rate-limit token; without one the frame is refused, and a client that keeps going is closed. */
+  private spend(id: number | undefined): boolean {
+    if (this.bucket.take()) {
+      this.rateLimitedInARow = 0;
+      return true;
+    }
+    this.sendError(id, ErrorCode.RATE_LIMITED, 'Too many messages; slow down');
+    if (++this.rateLimitedInARow >= this.gateway.limits.maxRateLimited)
+      this.close(CloseCode.RATE_LIMITED, 'rate limit exceeded');
+    return false;
   }
 
   /** One error for every request in a message that is refused whole, so none waits for a reply. */
@@ -559,7 +581,15 @@ export class Connection implements ServerConnection {
 
   private onRpc(frame: RpcFrame): Promise<void> {
     return this.gateway.callRpc(this, frame.method, frame.data).then(
-      (result) => this.reply(frame.id, result),
+      (result) => {
+        // A result the codec cannot encode (a BigInt, a cycle) is the handler's bug: the client
+        // still gets its one reply, as INTERNAL.
+        try {
+          this.reply(frame.id, result);
+        } catch (error) {
+          this.fail(frame.id, error);
+        }
+      },
       (error) => this.fail(frame.id, error),
     );
   }
@@ -664,9 +694,14 @@ export class Connection implements ServerConnection {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.state = 'closing';
     this.closeCode = { code, reason };
-    // Reasons are limited to 123 bytes by RFC 6455.
-    this.ws.close(code, reason.slice(0, 120));
     this.closeTimer = setTimeout(() => this.ws.terminate(), this.gateway.limits.closeTimeoutMs);
+    try {
+      this.ws.close(code, closeReason(reason));
+    } catch (error) {
+      // An invalid code (from an app or the inspector's close action) must not leave it open.
+      this.gateway.logger.warn({ err: error, connection: this.id, code }, 'close failed');
+      this.ws.terminate();
+    }
   }
 
   /** For peers that cannot take part in a closing handshake (dead, or not reading). */

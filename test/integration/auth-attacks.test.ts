@@ -137,16 +137,10 @@ describe('token lifetime', () => {
 
 describe('refusals with app-written messages', () => {
   /*
-   * DEFECT (src/server/connection.ts, not ours to edit): Connection.close() trims the reason with
-   * `reason.slice(0, 120)`, counting UTF-16 units, but RFC 6455 (and ws) limit it to 123 BYTES.
-   * A custom `authenticate` refusing with a longer non-ASCII message makes ws.close() throw after
-   * `state` is already 'closing': no close frame, no close timer, a second (INTERNAL) answer to
-   * the same connect, and a socket held open until the peer leaves (the auth timer's close is a
-   * no-op by then). Fix: in Connection.close(), trim by bytes on a character boundary, e.g.
-   * `let r = reason; while (Buffer.byteLength(r) > 123) r = r.slice(0, -1);` before ws.close,
-   * and arm closeTimer before calling ws.close so a throw can never leave the socket open.
+   * Found by this suite: close() cut reasons by UTF-16 units, but RFC 6455 (and ws) limit them
+   * to 123 bytes, so a long non-ASCII refusal made ws.close() throw and left the socket open.
    */
-  it.fails('a refusal message over 123 UTF-8 bytes still closes the socket with 4003', async () => {
+  it('a refusal message over 123 UTF-8 bytes still closes the socket with 4003', async () => {
     const { url } = await startServer({
       auth: {
         authenticate: () => {

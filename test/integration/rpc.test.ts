@@ -43,6 +43,19 @@ describe('RPC', () => {
     expect(JSON.stringify(error)).not.toContain('secret');
   });
 
+  it('answers INTERNAL when the result cannot be encoded, and the process and connection carry on', async () => {
+    const { url, server } = await startServer({ logger: quiet });
+    const cycle: Record<string, unknown> = {};
+    cycle.self = cycle;
+    server.rpc('bigint', () => 10n);
+    server.rpc('cycle', () => cycle);
+    server.rpc('ok', () => 'fine');
+    const c = await connected(url);
+    await expect(c.request('bigint')).rejects.toMatchObject({ code: ErrorCode.INTERNAL });
+    await expect(c.request('cycle')).rejects.toMatchObject({ code: ErrorCode.INTERNAL });
+    expect(await c.request('ok')).toBe('fine');
+  });
+
   it('answers NOT_FOUND for unknown methods and VALIDATION_FAILED for bad input', async () => {
     const { url, server } = await startServer();
     server.rpc('greet', ({ name }) => `hello ${name}`, { schema: z.object({ name: z.string() }) });
