@@ -64,6 +64,30 @@ describe('InspectorStore bounds', () => {
     expect(stats.frames).toBeGreaterThan(0);
   });
 
+  it('evicts the oldest frames across all connections first, with bookkeeping that stays bounded', () => {
+    const store = new InspectorStore({
+      maxTotalBytes: 10 * (96 + 6),
+      maxFramesPerConnection: 3,
+      maxConnections: 4,
+    });
+    for (const id of ['a', 'b', 'c', 'd']) open(store, id);
+    // Uneven traffic: 'a' overflows its own ring, the others feed the global bound.
+    for (let i = 0; i < 40_000; i++)
+      frame(store, ['a', 'a', 'b', 'c', 'd'][i % 5]!, `f${String(i % 10_000).padStart(4, '0')}`);
+    const kept = store.frames().map((f) => f.text);
+    expect(kept).toHaveLength(10);
+    // The ten newest frames overall, oldest first; f9990 left earlier, pushed out of a's own ring.
+    const newest = ['1', '2', '3', '4', '5', '6', '7', '8', '9'].map((n) => `f999${n}`);
+    expect(kept).toEqual(['f9989', ...newest]);
+    const order = store as unknown as { orderFrames: unknown[]; orderHead: number };
+    expect(order.orderFrames.length - order.orderHead).toBeLessThan(2 * 10 + 1024 + 1);
+    store.updateConnection('a', { status: 'closed', closedAt: Date.now() - 1e9 });
+    store.sweep();
+    for (let i = 0; i < 10; i++) frame(store, 'b', `g${i}`);
+    expect(store.frames({ connection: 'b' }).map((f) => f.text)).toEqual(['g7', 'g8', 'g9']);
+    expect(store.stats().frames).toBe(8);
+  });
+
   it('forgets closed connections after their retention', () => {
     const store = new InspectorStore({ closedRetentionMs: 1000 });
     open(store, 'a');

@@ -172,6 +172,8 @@ interface Tracked {
   /** Request id → time sent, to pair replies (bounded like the frames). */
   pending: Map<number, number>;
   pingAt?: number | undefined;
+  /** Forgotten: its entries in the eviction order are stale. */
+  gone: boolean;
 }
 
 /** Every field present from the start keeps records compact (in-object) for V8. */
@@ -215,6 +217,17 @@ export class InspectorStore {
   private seq = 0;
   private droppedConnections = 0;
   private droppedFrames = 0;
+  /**
+   * Every recorded frame, oldest first (three parallel arrays, so recording allocates nothing),
+   * so the total-bytes bound evicts the oldest frame anywhere in O(1) instead of scanning every
+   * connection for it on each frame. Entries whose frame left otherwise are skipped, and
+   * compacted away once they outnumber the live ones.
+   */
+  private orderTracked: Tracked[] = [];
+  private orderFrames: StoredFrame[] = [];
+  private orderSeqs: number[] = [];
+  private orderHead = 0;
+  private liveFrames = 0;
   private readonly listeners = new Set<(event: StoreEvent) => void>();
 
   constructor(limits: Partial<StoreLimits> = {}) {
@@ -267,6 +280,7 @@ export class InspectorStore {
       record: full,
       frames: new Ring(this.limits.maxFramesPerConnection),
       pending: new Map(),
+      gone: false,
     });
     this.emit({ type: 'connection', connection: full });
     return true;
@@ -420,7 +434,12 @@ export class InspectorStore {
     }
     this.bytes += contentBytes(stored);
     tracked.frames.push(stored);
+    this.liveFrames++;
+    this.orderTracked.push(tracked);
+    this.orderFrames.push(stored);
+    this.orderSeqs.push(stored.seq);
     while (this.bytes > this.limits.maxTotalBytes && this.dropOldestAnywhere());
+    if (this.orderFrames.length - this.orderHead > 2 * this.liveFrames + 1024) this.compactOrder();
     if (this.listeners.size > 0) {
       this.emit({
         type: 'frame',
@@ -482,20 +501,43 @@ export class InspectorStore {
 
   private dropped(tracked: Tracked, frame: StoredFrame): void {
     this.bytes -= contentBytes(frame);
+    this.liveFrames--;
     tracked.record.droppedFrames++;
     this.droppedFrames++;
   }
 
   private dropOldestAnywhere(): boolean {
-    let oldest: Tracked | undefined;
-    for (const tracked of this.tracked.values()) {
-      const first = tracked.frames.first();
-      if (first && (!oldest || first.seq < oldest.frames.first()!.seq)) oldest = tracked;
+    while (this.orderHead < this.orderFrames.length) {
+      const i = this.orderHead++;
+      const tracked = this.orderTracked[i]!;
+      const frame = this.orderFrames[i]!;
+      if (!this.isLive(tracked, frame, this.orderSeqs[i]!)) continue;
+      tracked.frames.shift();
+      this.dropped(tracked, frame);
+      return true;
     }
-    const frame = oldest?.frames.shift();
-    if (!oldest || !frame) return false;
-    this.dropped(oldest, frame);
-    return true;
+    return false;
+  }
+
+  /** Frames are reused once dropped, so a changed seq means the entry's frame is gone. */
+  private isLive(tracked: Tracked, frame: StoredFrame, seq: number): boolean {
+    return !tracked.gone && frame.seq === seq && tracked.frames.length > 0;
+  }
+
+  private compactOrder(): void {
+    const tracked: Tracked[] = [];
+    const frames: StoredFrame[] = [];
+    const seqs: number[] = [];
+    for (let i = this.orderHead; i < this.orderFrames.length; i++) {
+      if (!this.isLive(this.orderTracked[i]!, this.orderFrames[i]!, this.orderSeqs[i]!)) continue;
+      tracked.push(this.orderTracked[i]!);
+      frames.push(this.orderFrames[i]!);
+      seqs.push(this.orderSeqs[i]!);
+    }
+    this.orderTracked = tracked;
+    this.orderFrames = frames;
+    this.orderSeqs = seqs;
+    this.orderHead = 0;
   }
 
   private evictOneClosed(): boolean {
@@ -510,6 +552,8 @@ export class InspectorStore {
 
   private forget(id: string, tracked: Tracked): void {
     for (const frame of tracked.frames) this.bytes -= contentBytes(frame);
+    this.liveFrames -= tracked.frames.length;
+    tracked.gone = true;
     this.tracked.delete(id);
     this.emit({ type: 'forget', id });
   }
@@ -536,8 +580,11 @@ export class InspectorStore {
   }
 
   clear(): void {
+    for (const tracked of this.tracked.values()) tracked.gone = true;
     this.tracked.clear();
     this.bytes = 0;
+    this.liveFrames = 0;
+    this.compactOrder();
   }
 }
 
