@@ -4,7 +4,7 @@
 // every phase is bounded in count and in time. Several runs per scenario, medians and ratios to
 // ws reported, with each target's pass or miss.
 //
-// Usage: node bench/run.mjs [--quick] [--only=fanout,channels,echo,inspector,redis]
+// Usage: node bench/run.mjs [--quick] [--only=fanout,channels,echo,inspector,redis] [--echo=1x64,…]
 //          [--systems=switchboard,ws,socketio] [--runs=N] [--connections=N] [--update-docs]
 // Writes bench/results/latest.json and docs/bench.svg; --update-docs also rewrites the results
 // section of BENCHMARKS.md. BENCH_PROFILE=<dir> runs every server child under --cpu-prof.
@@ -37,12 +37,11 @@ const LATENCY_RATE = 100; // publishes per second, well below saturation
 const LATENCY_PUBLISHES = quick ? 50 : 200;
 const CONNECTIONS = Number(option('connections') ?? (quick ? 2_000 : 10_000));
 const SHARED_PUBLISHES = quick ? 10 : 20;
-const ECHO_CASES = [
-  { connections: 1, bytes: 64 },
-  { connections: 50, bytes: 64 },
-  { connections: 1, bytes: 4096 },
-  { connections: 50, bytes: 4096 },
-];
+// --echo=1x64,50x4096 picks cases (connections x payload bytes), e.g. to profile one.
+const ECHO_CASES = (option('echo') ?? '1x64,50x64,1x4096,50x4096').split(',').map((c) => {
+  const [connections, bytes] = c.split('x').map(Number);
+  return { connections, bytes };
+});
 const ECHO_WINDOW = 8; // requests in flight per connection
 const ECHO_WARMUP_MS = quick ? 100 : 300;
 const ECHO_MS = quick ? 300 : 1_200;

@@ -269,6 +269,12 @@ export class Connection implements ServerConnection {
       return;
     }
     this.inFlight++;
+    // Nothing queued ahead: an RPC can start now. It would only be started by the chain, never
+    // awaited, so skipping the chain's closure and promises changes no order.
+    if (frame.type === 'rpc' && this.chain === undefined && this.identity !== undefined) {
+      this.onRpc(frame).then(this.requestDone, this.requestDone);
+      return;
+    }
     this.ordered(async () => {
       // Publish and RPC hand back the work they started but the chain must not wait for.
       let started: Promise<void> | undefined;
@@ -314,6 +320,10 @@ export class Connection implements ServerConnection {
   }
 
   /** Runs `step` after every earlier step; a step that never awaits runs synchronously. */
+  private readonly requestDone = (): void => {
+    this.inFlight--;
+  };
+
   private ordered(step: () => Promise<void>): void {
     const run = this.chain ? this.chain.then(step) : step();
     const tail = run.then(
