@@ -95,6 +95,17 @@ interface Pending {
 }
 
 const OPEN = 1;
+/** Until the server says otherwise in its connect reply (servers before it accepted 64 KiB). */
+const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
+const utf8Encoder = new TextEncoder();
+
+/** Whether encoded data fits in `limit` bytes; a string's UTF-8 size is counted only when its length cannot tell. */
+function fits(data: string | Uint8Array, limit: number): boolean {
+  if (typeof data !== 'string') return data.byteLength <= limit;
+  if (data.length * 3 <= limit) return true;
+  return data.length <= limit && utf8Encoder.encode(data).byteLength <= limit;
+}
+
 const MAX_BATCH = 50;
 /** A connection that lasted this long counts as a success: the next drop retries from the first delay. */
 const STABLE_MS = 5_000;
@@ -129,6 +140,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
   #connectedAt = 0;
   #closeError: SwitchboardError | undefined;
   #heartbeatMs = 0;
+  #maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES;
   #session = randomId();
   #publishCount = 0;
   #m = {
@@ -251,6 +263,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
     this.connectionId = reply.connection;
     this.userId = reply.user;
     this.#heartbeatMs = reply.heartbeatMs;
+    this.#maxMessageBytes = reply.maxMessageBytes || DEFAULT_MAX_MESSAGE_BYTES;
     this.#startLiveness();
     this.#scheduleRefresh(reply.expiresAt);
     // Subscriptions first, so publishes queued meanwhile land after the client is listening.
@@ -509,11 +522,31 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
       this.#inflight.set(p.frame.id, p);
       return p.frame;
     });
-    this.#write(frames.length === 1 ? frames[0]! : frames);
+    this.#writeBatch(frames);
+  }
+
+  /**
+   * One message per batch, split in halves while it is larger than the server accepts: eight
+   * 16 KiB publishes in one tick must not all fail TOO_LARGE together. A single frame too large
+   * goes as is and gets its own TOO_LARGE.
+   */
+  #writeBatch(frames: Frame[]): void {
+    if (frames.length === 1) return this.#write(frames[0]!);
+    const data = this.#codec.encode(frames);
+    if (!fits(data, this.#maxMessageBytes)) {
+      const half = frames.length >> 1;
+      this.#writeBatch(frames.slice(0, half));
+      this.#writeBatch(frames.slice(half));
+      return;
+    }
+    this.#writeEncoded(frames, data);
   }
 
   #write(frames: Frame | Frame[] | { type: 'pong' }): void {
-    const data = this.#codec.encode(frames);
+    this.#writeEncoded(frames, this.#codec.encode(frames));
+  }
+
+  #writeEncoded(frames: Frame | Frame[] | { type: 'pong' }, data: string | Uint8Array): void {
     this.#m.messagesOut++;
     this.#m.bytesOut += typeof data === 'string' ? data.length : data.byteLength;
     this.#log('→', frames);
@@ -696,7 +729,8 @@ function isConnectReply(value: unknown): value is ConnectReply {
     typeof r.connection === 'string' &&
     typeof r.user === 'string' &&
     isCount(r.heartbeatMs) &&
-    (r.expiresAt === undefined || Number.isFinite(r.expiresAt))
+    (r.expiresAt === undefined || Number.isFinite(r.expiresAt)) &&
+    (r.maxMessageBytes === undefined || isCount(r.maxMessageBytes))
   );
 }
 

@@ -156,6 +156,8 @@ export interface ConnectReply {
   heartbeatMs: number;
   /** When the token expires (ms since epoch); the client refreshes before then. */
   expiresAt?: number;
+  /** The largest message the server accepts: the client keeps its batches under it. */
+  maxMessageBytes?: number;
 }
 export interface SubscribeReply {
   /** The channel's current position (also the epoch new publications will carry). */

@@ -386,6 +386,7 @@ export class Connection implements ServerConnection {
       connection: this.id,
       user: identity.userId,
       heartbeatMs: gateway.heartbeatMs,
+      maxMessageBytes: gateway.limits.maxMessageBytes,
     };
     if (identity.expiresAt !== undefined) reply.expiresAt = identity.expiresAt;
     this.reply(frame.id, reply);

@@ -281,6 +281,20 @@ describe('wire details', () => {
     expect(messages).toEqual([3]);
   });
 
+  it("keeps each batch under the server's message limit, so large publishes in one tick all pass", async () => {
+    const { url, server } = await startServer({ limits: { maxMessageBytes: 40_000 } });
+    const sizes: number[] = [];
+    server.tap({ inbound: (_c, raw) => sizes.push(raw.length) });
+    const c = await connected(url);
+    const payload = 'é'.repeat(8_000); // 16 KB of UTF-8 in 8,000 characters
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => c.publish('chat:a', 'big', { i, payload })),
+    );
+    expect(results.map((r) => r.offset)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(sizes.every((size) => size <= 40_000)).toBe(true);
+    expect(sizes.length).toBeGreaterThan(2);
+  });
+
   it('metrics count traffic and debug logs frames with timestamps', async () => {
     const { url } = await startServer();
     const lines: unknown[][] = [];
