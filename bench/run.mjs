@@ -4,7 +4,7 @@
 // every phase is bounded in count and in time. Several runs per scenario, medians and ratios to
 // ws reported, with each target's pass or miss.
 //
-// Usage: node bench/run.mjs [--quick] [--only=fanout,channels,echo,inspector,redis] [--echo=1x64,…]
+// Usage: node bench/run.mjs [--quick] [--only=fanout,channels,echo,inspector,slow,redis] [--echo=1x64,…]
 //          [--systems=switchboard,ws,socketio] [--runs=N] [--connections=N] [--update-docs]
 // Writes bench/results/latest.json and docs/bench.svg; --update-docs also rewrites the results
 // section of BENCHMARKS.md. BENCH_PROFILE=<dir> runs every server child under --cpu-prof.
@@ -93,7 +93,7 @@ async function publishWindowed(publisher, channelOf, payload, count, window) {
 
 const PAYLOAD_100 = 'x'.repeat(100);
 /** 100 bytes: '#', an 8-digit sequence number the receivers read back, then padding. */
-const stamped = (seq) => `#${String(seq).padStart(8, '0')}${'x'.repeat(91)}`;
+const stamped = (seq, bytes = 100) => `#${String(seq).padStart(8, '0')}${'x'.repeat(bytes - 9)}`;
 function readSeq(data) {
   let i = data.indexOf(35) + 1;
   let seq = 0;
@@ -112,41 +112,47 @@ async function stopAll(server, closers) {
 
 // ── fan-out: 1 publisher → 1,000 subscribers on one channel ──────────────────────────────────
 
-async function fanOut(system, env = {}, { latency = true } = {}) {
+async function fanOut(
+  system,
+  env = {},
+  { latency = true, stalled = 0, bytes = 100, subscribers = FAN_SUBSCRIBERS } = {},
+) {
+  const payload = bytes === 100 ? PAYLOAD_100 : 'x'.repeat(bytes);
   const server = await startServer({ SYSTEM: system, ...env });
   const token = await sign('bench');
   let peers = [];
   let publisher;
   try {
-    peers = await openPeers(server, token, FAN_SUBSCRIBERS, 50);
-    await forEachConcurrent(FAN_SUBSCRIBERS, 50, (i) =>
-      subscribePeer(server, peers[i], 'bench:fan'),
-    );
+    peers = await openPeers(server, token, subscribers, 50);
+    await forEachConcurrent(subscribers, 50, (i) => subscribePeer(server, peers[i], 'bench:fan'));
     publisher = await openPublisher(server, token);
     const result = {};
+    // Stalled readers: their TCP sockets stop reading, so the server's queue for them fills up.
+    for (const p of peers.slice(0, stalled)) p.ws._socket.pause();
+    const healthy = peers.slice(stalled);
 
     // Warm-up, so the JIT has seen the path before anything is timed.
-    let c = counter(20 * FAN_SUBSCRIBERS);
-    for (const p of peers) p.onData = c.hit;
-    await publishWindowed(publisher, () => 'bench:fan', PAYLOAD_100, 20, 8);
+    let c = counter(20 * healthy.length);
+    for (const p of healthy) p.onData = c.hit;
+    await publishWindowed(publisher, () => 'bench:fan', payload, 20, 8);
     await within(c.reached, PHASE_TIMEOUT_MS);
 
     if (latency) {
       const sentAt = new Float64Array(LATENCY_PUBLISHES);
-      const latencies = new Float64Array(LATENCY_PUBLISHES * FAN_SUBSCRIBERS);
+      const latencies = new Float64Array(LATENCY_PUBLISHES * healthy.length);
       c = counter(latencies.length);
       const record = (data) => {
         latencies[c.count] = performance.now() - sentAt[readSeq(data)];
         c.hit();
       };
-      for (const p of peers) p.onData = record;
+      for (const p of healthy) p.onData = record;
       const t0 = performance.now();
       const acks = [];
       for (let seq = 0; seq < LATENCY_PUBLISHES; seq++) {
         const wait = t0 + (seq * 1000) / LATENCY_RATE - performance.now();
         if (wait > 0) await sleep(wait);
         sentAt[seq] = performance.now();
-        acks.push(publisher.publish('bench:fan', stamped(seq)));
+        acks.push(publisher.publish('bench:fan', stamped(seq, bytes)));
       }
       await Promise.all(acks);
       result.latencyComplete = await within(c.reached, PHASE_TIMEOUT_MS);
@@ -155,17 +161,18 @@ async function fanOut(system, env = {}, { latency = true } = {}) {
       result.p99 = percentile(sample, 99);
     }
 
-    c = counter(FAN_PUBLISHES * FAN_SUBSCRIBERS);
-    for (const p of peers) p.onData = c.hit;
+    c = counter(FAN_PUBLISHES * healthy.length);
+    for (const p of healthy) p.onData = c.hit;
     const before = await server.stats();
     const t0 = performance.now();
-    await publishWindowed(publisher, () => 'bench:fan', PAYLOAD_100, FAN_PUBLISHES, 32);
+    await publishWindowed(publisher, () => 'bench:fan', payload, FAN_PUBLISHES, 32);
     result.complete = await within(c.reached, PHASE_TIMEOUT_MS);
     const seconds = (performance.now() - t0) / 1000;
     const after = await server.stats();
     result.delivered = c.count;
     result.deliveredPerSecond = c.count / seconds;
     result.cpuPerDelivery = cpuMicros(before, after) / c.count;
+    result.connectionsAtEnd = after.connections;
     return result;
   } finally {
     await stopAll(server, [...peers, publisher]);
@@ -364,6 +371,25 @@ if (wanted('fanout') || wanted('inspector')) {
     v === 'switchboard+inspector'
       ? fanOut('switchboard', { INSPECTOR: 'on' }, { latency: false })
       : fanOut(v),
+  );
+}
+// Slow consumers: 10 of 100 subscribers stop reading. 16 KiB messages, so a stalled reader fills
+// the kernel's socket buffers (several MiB on loopback) and then the server's 256 KiB send queue
+// and is cut off (4007) mid-run, while the others are measured; the same run without stalled
+// readers is the baseline.
+const SLOW = {
+  env: { MAX_QUEUE_BYTES: String(256 * 1024) },
+  bytes: 16 * 1024,
+  subscribers: 100,
+  stalled: 10,
+};
+if (wanted('slow') && SYSTEMS.includes('switchboard')) {
+  await repeat('slow', RUNS, ['none', 'stalled'], (v) =>
+    fanOut('switchboard', SLOW.env, {
+      bytes: SLOW.bytes,
+      subscribers: SLOW.subscribers,
+      stalled: v === 'stalled' ? SLOW.stalled : 0,
+    }),
   );
 }
 if (wanted('echo')) await repeat('echo', RUNS, SYSTEMS, echo);
@@ -594,6 +620,25 @@ if (off && on) {
     pass: on / off >= 0.95,
   });
 }
+const calmRate = med('slow', 'none', (r) => r.deliveredPerSecond);
+const stalledRate = med('slow', 'stalled', (r) => r.deliveredPerSecond);
+if (calmRate && stalledRate) {
+  const p99 = {
+    without: med('slow', 'none', (r) => r.p99),
+    with: med('slow', 'stalled', (r) => r.p99),
+  };
+  own.push({
+    id: 'slow',
+    label: `fan-out (16 KiB) to the others, ${SLOW.stalled} of ${SLOW.subscribers} not reading vs none`,
+    values: { without: calmRate, with: stalledRate },
+    p99,
+    cutOff: SLOW.subscribers + 1 - med('slow', 'stalled', (r) => r.connectionsAtEnd),
+    ratio: stalledRate / calmRate,
+    p99Ratio: p99.with / p99.without,
+    target: { min: 0.9 },
+    pass: stalledRate / calmRate >= 0.9 && p99.with / p99.without <= 1.1,
+  });
+}
 const memCpu = med('broker', 'memory', (r) => r.cpuPerPublish);
 const redisCpu = med('broker', 'redis', (r) => r.cpuPerPublish);
 if (memCpu && redisCpu) {
@@ -657,7 +702,18 @@ const lines = rows.map((r) => [
   passText(r.pass),
 ]);
 for (const o of own) {
-  if (o.id === 'inspector') {
+  if (o.id === 'slow') {
+    lines.push([
+      `Switchboard ${o.label}`,
+      ...SYSTEMS.map((s) =>
+        s === 'switchboard'
+          ? `${RATE(o.values.with)} vs ${RATE(o.values.without)} (${fmt(o.ratio, 2)}x), p99 ${fmt(o.p99Ratio, 2)}x, ${o.cutOff} cut off`
+          : '',
+      ),
+      '≥0.9x',
+      passText(o.pass),
+    ]);
+  } else if (o.id === 'inspector') {
     lines.push([
       `Switchboard ${o.label}`,
       ...SYSTEMS.map((s) =>
@@ -792,7 +848,9 @@ function chart(rows, own) {
     const text =
       o.id === 'inspector'
         ? `inspector on vs off: ${fmt(o.ratio, 3)}x of the delivered rate (target ≥0.95x: ${o.pass ? 'pass' : 'miss'})`
-        : `Redis broker vs memory: ${fmt(o.ratio, 2)}x server CPU per publish (${US(o.values.redis)} vs ${US(o.values.memory)})`;
+        : o.id === 'slow'
+          ? `${SLOW.stalled} stalled readers among ${SLOW.subscribers}: the others get ${fmt(o.ratio, 2)}x the rate, ${fmt(o.p99Ratio, 2)}x the p99 (target ≥0.9x, ≤1.1x: ${o.pass ? 'pass' : 'miss'})`
+          : `Redis broker vs memory: ${fmt(o.ratio, 2)}x server CPU per publish (${US(o.values.redis)} vs ${US(o.values.memory)})`;
     out.push(`<text x="12" y="${bottom + 52 + i * 20}">${esc(text)}</text>`);
   });
   out.push('</svg>');

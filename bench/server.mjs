@@ -1,7 +1,8 @@
 // The server under measurement, in its own process (started by lib.mjs startServer).
 // SYSTEM=switchboard (default) | ws | socketio. All three verify the same HS256 JWT per connection
 // and implement the same scenarios: fan-out on a channel, echo / RPC, many channels.
-// Switchboard: BROKER=redis uses REDIS_URL; INSPECTOR=on attaches the inspector.
+// Switchboard: BROKER=redis uses REDIS_URL; INSPECTOR=on attaches the inspector;
+// MAX_QUEUE_BYTES sets the slow-consumer limit.
 
 import { createServer as createHttpServer } from 'node:http';
 import { jwtVerify } from 'jose';
@@ -31,6 +32,7 @@ if (system === 'switchboard') {
       burst: 1_000_000,
       maxConnectionsPerUser: 1_000_000,
       maxInFlight: 1_000,
+      ...(process.env.MAX_QUEUE_BYTES && { maxQueueBytes: Number(process.env.MAX_QUEUE_BYTES) }),
     },
     channels: { 'bench:*': {} },
     ...(broker && { broker }),
@@ -38,7 +40,12 @@ if (system === 'switchboard') {
   server.rpc('echo', (data) => data);
   if (process.env.INSPECTOR === 'on') attachInspector(server);
   ({ port } = await server.listen());
-  connections = () => server.connections.size;
+  // Open ones only: a slow consumer being cut off is still in the map while it closes.
+  connections = () => {
+    let open = 0;
+    for (const connection of server.connections.values()) if (connection.state === 'open') open++;
+    return open;
+  };
   close = async () => {
     await broker?.close();
   };
