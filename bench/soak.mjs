@@ -7,6 +7,7 @@
 //   node bench/soak.mjs --connections 1000 --minutes 3         # or SOAK_CONNECTIONS, SOAK_MINUTES
 //   flags/env: --rate (publishes/s, SOAK_RATE, default 200), --channels (SOAK_CHANNELS, 50),
 //              --drops (random drops per second, SOAK_DROPS, default 5), --sample (s, 10)
+//              --history (publications kept per channel, SOAK_HISTORY, 500)
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
@@ -26,7 +27,11 @@ async function child() {
   const { createServer } = await import('../dist/server/index.js');
   const server = createServer({
     auth: { jwt: { secret: SECRET } },
-    channels: { 'soak:*': { history: { size: 100_000, ttlMs: 30 * 60_000 } } },
+    // Bounded history (by default 500 per channel: two minutes of a channel's traffic, far more
+    // than a reconnect takes), so memory reaches its plateau early and flatness can be judged.
+    channels: {
+      'soak:*': { history: { size: arg('history', 'SOAK_HISTORY', 500), ttlMs: 30 * 60_000 } },
+    },
     limits: { messagesPerSecond: 10_000, maxConnectionsPerUser: 100_000, authTimeoutMs: 30_000 },
     heartbeat: { intervalMs: 10_000 },
     logger: { error: console.error, warn: () => {}, info: () => {}, debug: () => {} },
@@ -66,7 +71,7 @@ async function parent() {
   const sampleSeconds = arg('sample', 'SOAK_SAMPLE', 10);
   const PUBLISHERS = Math.max(1, Math.min(CHANNELS, Math.floor(N / 20)));
 
-  const server = fork(fileURLToPath(import.meta.url), ['--child'], {
+  const server = fork(fileURLToPath(import.meta.url), ['--child', ...process.argv.slice(2)], {
     execArgv: ['--expose-gc'],
   });
   const replies = [];
