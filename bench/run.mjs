@@ -6,8 +6,9 @@
 //
 // Usage: node bench/run.mjs [--quick] [--only=fanout,channels,echo,inspector,slow,redis] [--echo=1x64,…]
 //          [--systems=switchboard,ws,socketio] [--runs=N] [--connections=N] [--update-docs]
-// Writes bench/results/latest.json and docs/bench.svg; --update-docs also rewrites the results
-// section of BENCHMARKS.md. BENCH_PROFILE=<dir> runs every server child under --cpu-prof.
+// Writes bench/results/latest.json and docs/bench.svg (--quick or a subset: bench/results/partial.json);
+// --update-docs also rewrites the results section of BENCHMARKS.md. BENCH_PROFILE=<dir> runs
+// every server child under --cpu-prof.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -760,12 +761,16 @@ const markdown = [
 
 const root = new URL('../', import.meta.url);
 mkdirSync(new URL('bench/results/', root), { recursive: true });
+// A subset (--only, --systems, --runs, --echo…) or a --quick run must not overwrite the full
+// run's record.
+const partial = quick || args.some((a) => /^--(only|systems|runs|echo|connections)=/.test(a));
+const jsonFile = partial ? 'bench/results/partial.json' : 'bench/results/latest.json';
 writeFileSync(
-  new URL('bench/results/latest.json', root),
+  new URL(jsonFile, root),
   `${JSON.stringify({ date, machine, config, summary: rows, switchboard: own, runs: raw, durationSeconds: seconds }, null, 2)}\n`,
 );
-writeFileSync(new URL('docs/bench.svg', root), chart(rows, own));
-if (args.includes('--update-docs')) {
+if (!partial) writeFileSync(new URL('docs/bench.svg', root), chart(rows, own));
+if (args.includes('--update-docs') && !partial) {
   const file = new URL('BENCHMARKS.md', root);
   const doc = readFileSync(file, 'utf8');
   const begin = '<!-- bench:results -->';
@@ -779,7 +784,7 @@ if (args.includes('--update-docs')) {
     );
   }
 }
-console.log('\nwrote bench/results/latest.json and docs/bench.svg');
+console.log(`\nwrote ${jsonFile}${partial ? '' : ' and docs/bench.svg'}`);
 
 /** Horizontal bars: each system's figure as a multiple of ws's, the target marked for Switchboard. */
 function chart(rows, own) {

@@ -454,7 +454,9 @@ function readBody(request: IncomingMessage, limit: number): Promise<Body> {
       size += chunk.length;
       if (size > limit) {
         reject(new SwitchboardError(ErrorCode.TOO_LARGE, `Body larger than ${limit} bytes`));
-        request.destroy();
+        // Read no further; the 413 goes out with `connection: close`, which ends the socket.
+        request.removeAllListeners('data');
+        request.pause();
         return;
       }
       chunks.push(chunk);

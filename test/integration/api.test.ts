@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import {
   createServer as createHttpServer,
+  request as httpRequest,
   type IncomingMessage,
   type ServerResponse,
 } from 'node:http';
@@ -191,6 +192,31 @@ describe('HTTP server API', () => {
       expect([path, result.status, result.body.error?.code]).toEqual([path, status, code]);
     }
     expect((await api(port, '/publish')).status).toBe(405);
+    expect((await api(port, '/publish', { channel: 'chat:a', event: 'm' })).status).toBe(200);
+  });
+
+  it('answers 413 to a streamed body over the limit without reading the rest', async () => {
+    const { port } = await apiServer();
+    const status = await new Promise<number>((resolve, reject) => {
+      const request = httpRequest(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/api/publish',
+          method: 'POST',
+          headers: { authorization: `Bearer ${KEY}`, 'transfer-encoding': 'chunked' },
+        },
+        (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+        },
+      );
+      request.on('error', reject);
+      // Chunks without a content-length: the limit is found while reading.
+      request.write(`{"channel":"chat:a","event":"m","data":"${'x'.repeat(3000)}`);
+      request.write(`${'x'.repeat(3000)}"}`);
+    });
+    expect(status).toBe(413);
     expect((await api(port, '/publish', { channel: 'chat:a', event: 'm' })).status).toBe(200);
   });
 
