@@ -385,7 +385,7 @@ const SLOW = {
   stalled: 10,
 };
 if (wanted('slow') && SYSTEMS.includes('switchboard')) {
-  await repeat('slow', RUNS, ['none', 'stalled'], (v) =>
+  await repeat('slow', quick ? 2 : RUNS, ['none', 'stalled'], (v) =>
     fanOut('switchboard', SLOW.env, {
       bytes: SLOW.bytes,
       subscribers: SLOW.subscribers,
