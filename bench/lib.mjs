@@ -44,6 +44,8 @@ export async function startServer(env = {}) {
     ...(process.env.BENCH_PROFILE
       ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
       : []),
+    // Extra V8 or Node flags for the server child, e.g. BENCH_NODE_ARGS=--trace-deopt.
+    ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
   ];
   const options = { env: { ...process.env, SECRET, ...env } };
   // Server on core 0, load generator (this process, see pin()) on core 1, as the reference figures were taken.
