@@ -807,7 +807,8 @@ function chart(rows, own) {
   const height = top + all.length * rowHeight + 40 + (own.length ? 20 * own.length + 10 : 0);
   const esc = (s) => s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
   const out = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${left + barArea + 120}" height="${height}" font-family="system-ui, sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${left + barArea + 120}" height="${height}" font-family="system-ui, sans-serif" font-size="12" role="img" aria-labelledby="title">`,
+    '<title id="title">Switchboard and Socket.IO benchmark figures as a multiple of raw ws</title>',
     `<rect width="100%" height="100%" fill="#fff"/>`,
     `<text x="12" y="20" font-size="14" font-weight="600">Switchboard and Socket.IO as a multiple of raw ws (= 1.0)</text>`,
     `<text x="12" y="38" fill="#555">${esc(machineLine.slice(0, 150))}</text>`,
