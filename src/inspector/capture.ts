@@ -90,6 +90,8 @@ export function gatewayCapture(
     open(connection, request) {
       openRecord(store, connection.id, request, 'connecting');
     },
+    // Only tracked connections: beyond the store's bound the others pay nothing per frame.
+    watches: (connection) => store.has(connection.id),
     authenticated(connection) {
       store.updateConnection(connection.id, {
         status: 'open',

@@ -28,6 +28,7 @@ import type { ChannelRule } from './channels.js';
 import type { Gateway } from './gateway.js';
 import { TokenBucket } from './limits.js';
 import { streamSettings, streamsInProgress } from './streams.js';
+import type { Tap } from './tap.js';
 
 export type ConnectionState = 'connecting' | 'open' | 'closing' | 'closed';
 
@@ -114,6 +115,8 @@ export class Connection implements ServerConnection {
   readonly channels = new Map<string, Publication[] | null>();
   /** Set by the heartbeat sweep, cleared by anything the client sends. */
   awaitingPong = false;
+  /** The taps that watch this connection's frames; undefined when none does. */
+  frameTaps: Tap[] | undefined;
   /** channel → this connection's presence entry, for channels that track presence. */
   presence: Map<string, PresenceMember> | undefined;
 
@@ -190,7 +193,8 @@ export class Connection implements ServerConnection {
       decodeFailed = true;
     }
     const frames = decodeFailed ? undefined : Array.isArray(decoded) ? decoded : [decoded];
-    if (gateway.taps.length) for (const tap of gateway.taps) tap.inbound?.(this, data, frames);
+    const taps = this.frameTaps;
+    if (taps) for (const tap of taps) tap.inbound?.(this, data, frames);
 
     // Garbage costs the server as much as a valid frame: it spends the same tokens.
     if (
@@ -663,8 +667,8 @@ export class Connection implements ServerConnection {
       }
     }
     ws.send(raw, { binary: this.gateway.codec.binary });
-    if (this.gateway.taps.length)
-      for (const tap of this.gateway.taps) tap.outbound?.(this, raw, frame);
+    const taps = this.frameTaps;
+    if (taps) for (const tap of taps) tap.outbound?.(this, raw, frame);
     return true;
   }
 

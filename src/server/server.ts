@@ -357,6 +357,7 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
       const connection = new Connection(this, ws, request);
       this.connections.set(connection.id, connection);
       for (const tap of this.taps) tap.open?.(connection, request);
+      this.watch(connection);
     });
   };
 
@@ -397,13 +398,23 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
 
   tap(tap: Tap): () => void {
     this.taps.push(tap);
+    for (const connection of this.connections.values()) this.watch(connection);
     return () => {
       const index = this.taps.indexOf(tap);
       if (index >= 0) this.taps.splice(index, 1);
+      for (const connection of this.connections.values()) this.watch(connection);
     };
   }
 
   // ── connections ──────────────────────────────────────────────────────────────────────────
+
+  /** Settles which taps see this connection's frames (see Tap.watches). */
+  private watch(connection: Connection): void {
+    const taps = this.taps.filter(
+      (tap) => (tap.inbound || tap.outbound) && (tap.watches?.(connection) ?? true),
+    );
+    connection.frameTaps = taps.length > 0 ? taps : undefined;
+  }
 
   nextConnectionId(): string {
     return `${this.nodeId}-${(++this.connectionCounter).toString(36)}`;

@@ -5,10 +5,16 @@ import type { ServerConnection } from './connection.js';
 
 /**
  * An observer of the gateway's traffic: the inspector, metrics and tracing all plug in here.
- * The gateway checks `taps.length` before building anything for them, so with no tap attached
- * the hot path pays one array-length read.
+ * Each connection keeps the list of taps that watch its frames (undefined when none does), so a
+ * connection no tap watches pays one field read per frame.
  */
 export interface Tap {
+  /**
+   * Whether `inbound` and `outbound` should see this connection's frames; asked once, after
+   * `open` (or when the tap is added). Default: every connection. The inspector watches only the
+   * connections it tracks, so the thousands it does not cost nothing.
+   */
+  watches?(connection: ServerConnection): boolean;
   /** The socket was accepted; the connection has not authenticated yet. */
   open?(connection: ServerConnection, request: IncomingMessage): void;
   /** `connect` succeeded: `connection.identity` is set. */

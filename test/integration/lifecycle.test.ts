@@ -295,6 +295,23 @@ describe('wire details', () => {
     expect(sizes.length).toBeGreaterThan(2);
   });
 
+  it('a tap sees the frames of the connections it watches, including ones opened before it', async () => {
+    const { url, server } = await startServer();
+    const [alice, bob] = await Promise.all([connected(url, 'alice'), connected(url, 'bob')]);
+    const seen: string[] = [];
+    const remove = server.tap({
+      // Asked once per connection (at open, or now for those already open).
+      watches: (connection) => connection.id === alice.connectionId,
+      outbound: (connection) => seen.push(connection.id),
+    });
+    await alice.ping();
+    await bob.ping();
+    expect(seen).toEqual([alice.connectionId]);
+    remove();
+    await alice.ping();
+    expect(seen).toHaveLength(1);
+  });
+
   it('metrics count traffic and debug logs frames with timestamps', async () => {
     const { url } = await startServer();
     const lines: unknown[][] = [];
