@@ -9,6 +9,9 @@ export const CloseCode = {
   /** ws closes with this itself when a message exceeds the hard payload cap. */
   MESSAGE_TOO_BIG: 1009,
   INTERNAL_ERROR: 1011,
+  /** Something the server depends on (the broker, a `proxy.connect` backend) is down for now:
+   * reconnect with backoff. */
+  TRY_AGAIN_LATER: 1013,
   BAD_PROTOCOL: 4000,
   UNAUTHORIZED: 4001,
   TOKEN_EXPIRED: 4002,

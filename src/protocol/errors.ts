@@ -27,8 +27,19 @@ export const ErrorCode = {
   NOT_FOUND: 'NOT_FOUND',
   /** The client speaks no protocol version the server supports. */
   UNSUPPORTED_VERSION: 'UNSUPPORTED_VERSION',
-  /** The broker could not take the publication (e.g. Redis unreachable); safe to retry. */
+  /**
+   * A refusal: the server could not take the request now (e.g. Redis unreachable) and did
+   * nothing. Retrying later is safe.
+   */
   UNAVAILABLE: 'UNAVAILABLE',
+  /**
+   * The outcome is unknown: the request reached the broker, which stopped answering (a stall past
+   * the command timeout, a link cut with the reply in flight). The publication may or may not
+   * exist. A retry with the same idempotency key inside the window is applied at most once: it
+   * answers the original offset if the first attempt landed, and publishes if it did not. The
+   * client retries such publishes by itself until its outbox TTL runs out.
+   */
+  UNCERTAIN: 'UNCERTAIN',
   /** Something failed on the server; details are logged there, never sent. */
   INTERNAL: 'INTERNAL',
   /** Client side: no reply within the request's timeout. */

@@ -138,6 +138,12 @@ export interface MessageFrame {
   /** Set on ephemeral publications, which carry no offset. */
   ephemeral?: true;
   stream?: StreamMarker;
+  /**
+   * The receiver's own publication, sent with `exceptSelf`: it carries `channel`, `event`,
+   * `offset` and `epoch` but no data, so the receiver's position moves past it and the next
+   * offset is not mistaken for a gap. Not shown to handlers.
+   */
+  own?: true;
 }
 export interface ServerPingFrame {
   type: 'ping';
@@ -158,6 +164,18 @@ export interface ConnectReply {
   expiresAt?: number;
   /** The largest message the server accepts: the client keeps its batches under it. */
   maxMessageBytes?: number;
+  /** The server's per-connection pacing limits: a client that stays within them is never refused by them. */
+  limits?: ConnectLimits;
+}
+export interface ConnectLimits {
+  /** Requests awaiting their reply at once. */
+  maxInFlight: number;
+  /** Frames per second, sustained (a token bucket)… */
+  messagesPerSecond: number;
+  /** …with this many allowed at once above the rate. */
+  burst: number;
+  /** Frames in one batched message. */
+  maxBatch: number;
 }
 export interface SubscribeReply {
   /** The channel's current position (also the epoch new publications will carry). */

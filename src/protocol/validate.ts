@@ -1,59 +1,32 @@
 import { ErrorCode } from './errors.js';
-import type { ClientFrame, ServerFrame, StreamPosition } from './frames.js';
+import {
+  isBoolean,
+  isId,
+  isName,
+  isObject,
+  isPosition,
+  isStreamMarker,
+  MAX_DATA_DEPTH,
+  MAX_KEY_LENGTH,
+  MAX_NAME_LENGTH,
+  MAX_TOKEN_LENGTH,
+  type Parsed,
+  withinDepth,
+} from './fields.js';
+import type { ClientFrame } from './frames.js';
 
-/** Bounds on names, so a hostile client cannot make the server keep megabyte-long map keys. */
-export const MAX_NAME_LENGTH = 256;
-export const MAX_TOKEN_LENGTH = 16_384;
-export const MAX_KEY_LENGTH = 128;
-/**
- * Nesting of app data (`data` fields). Deep enough for any real document; shallow enough that
- * encoding it again for subscribers (JSON.stringify recurses) can never exhaust the stack, which
- * otherwise lets one 40 KB message of `[[[[…]]]]` poison a channel's history for everyone.
- */
-export const MAX_DATA_DEPTH = 64;
-
-export type Parsed<T> =
-  | { ok: true; frame: T }
-  | { ok: false; code: ErrorCode; message: string; id?: number };
-
-type Obj = Record<string, unknown>;
-
-const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isId = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
-/** A request id: a non-negative safe integer. */
-export const isRequestId = isId;
-const isName = (v: unknown): v is string =>
-  typeof v === 'string' && v.length > 0 && v.length <= MAX_NAME_LENGTH;
-const isPosition = (v: unknown): v is StreamPosition =>
-  isObject(v) && isId(v['offset']) && typeof v['epoch'] === 'string' && v['epoch'].length <= 64;
-const isStreamMarker = (v: unknown): boolean =>
-  isObject(v) &&
-  typeof v['id'] === 'string' &&
-  v['id'].length > 0 &&
-  v['id'].length <= MAX_KEY_LENGTH &&
-  isId(v['seq']) &&
-  (v['status'] === undefined ||
-    v['status'] === 'open' ||
-    v['status'] === 'end' ||
-    v['status'] === 'error');
-const isBoolean = (v: unknown) => typeof v === 'boolean';
-
-/** Stops at the limit, so the walk itself recurses at most MAX_DATA_DEPTH deep. */
-function withinDepth(value: unknown, depth = 0): boolean {
-  if (typeof value !== 'object' || value === null) return true;
-  if (depth >= MAX_DATA_DEPTH) return false;
-  if (Array.isArray(value)) {
-    for (const item of value) if (!withinDepth(item, depth + 1)) return false;
-    return true;
-  }
-  for (const key in value) if (!withinDepth((value as Obj)[key], depth + 1)) return false;
-  return true;
-}
-/** An optional field the sender may omit, but not fill with the wrong type. */
-const optional =
-  (check: (v: unknown) => boolean) =>
-  (v: unknown): boolean =>
-    v === undefined || check(v);
+export {
+  isName,
+  isPosition,
+  isRequestId,
+  MAX_DATA_DEPTH,
+  MAX_KEY_LENGTH,
+  MAX_NAME_LENGTH,
+  MAX_TOKEN_LENGTH,
+  type Parsed,
+  withinDepth,
+} from './fields.js';
+export { parseServerFrame } from './server-frame.js';
 
 function bad(message: string, id?: unknown): Parsed<never> {
   return isId(id)
@@ -61,14 +34,34 @@ function bad(message: string, id?: unknown): Parsed<never> {
     : { ok: false, code: ErrorCode.BAD_FRAME, message };
 }
 
+type FieldCheck = [required: boolean, check: (v: unknown) => boolean];
+
+/**
+ * The fields of a publication and their rules: one table for the `publish` frame and for
+ * publications that arrive another way (the HTTP API, through checkPublication).
+ */
+const publicationFields = {
+  channel: [true, isName],
+  event: [true, isName],
+  data: [false, withinDepth],
+  key: [false, (v) => typeof v === 'string' && v.length > 0 && v.length <= MAX_KEY_LENGTH],
+  stream: [false, isStreamMarker],
+} satisfies Record<string, FieldCheck>;
+
+/** What a field that fails its check must be, for messages that say so. */
+const publicationRules: Record<keyof typeof publicationFields, string> = {
+  channel: `a string of 1 to ${MAX_NAME_LENGTH} characters`,
+  event: `a string of 1 to ${MAX_NAME_LENGTH} characters`,
+  data: `JSON nested at most ${MAX_DATA_DEPTH} levels deep`,
+  key: `a string of 1 to ${MAX_KEY_LENGTH} characters`,
+  stream: 'a stream marker { id, seq, status? }',
+};
+
 /**
  * Every field a frame type may carry, with its check. Unknown extra fields are ignored so that a
  * newer client can talk to an older server; missing or mistyped known fields are BAD_FRAME.
  */
-const clientFields: Record<
-  string,
-  Record<string, [required: boolean, check: (v: unknown) => boolean]>
-> = {
+const clientFields: Record<string, Record<string, FieldCheck>> = {
   connect: {
     id: [true, isId],
     version: [true, isId],
@@ -83,13 +76,9 @@ const clientFields: Record<
   unsubscribe: { id: [true, isId], channel: [true, isName] },
   publish: {
     id: [true, isId],
-    channel: [true, isName],
-    event: [true, isName],
-    data: [false, withinDepth],
-    key: [false, (v) => typeof v === 'string' && v.length > 0 && v.length <= MAX_KEY_LENGTH],
+    ...publicationFields,
     exceptSelf: [false, isBoolean],
     ephemeral: [false, isBoolean],
-    stream: [false, isStreamMarker],
   },
   presence: { id: [true, isId], channel: [true, isName] },
   history: {
@@ -127,33 +116,58 @@ export function parseClientFrame(value: unknown): Parsed<ClientFrame> {
   return { ok: true, frame: value as unknown as ClientFrame };
 }
 
+/** A publication's fields under the names the `publish` frame gives them. */
+export interface PublicationFields {
+  channel: unknown;
+  event: unknown;
+  data?: unknown;
+  key?: unknown;
+  stream?: unknown;
+}
+
+export type Checked = { ok: true } | { ok: false; code: ErrorCode; message: string };
+
+const utf8 = new TextEncoder();
+
+/** The TOO_LARGE message, the same for a WebSocket message and an HTTP API publication. */
+export function tooLargeMessage(bytes: number, limit: number): string {
+  return `Message of ${bytes} bytes exceeds the limit of ${limit}`;
+}
+
 /**
- * The client's view: lighter than the server's because the server is trusted to be well-formed,
- * but still strict enough that a broken or hostile server cannot make the client throw.
+ * The checks a `publish` frame's publication gets, for one that arrives another way (the HTTP
+ * API): the same table, so the same input gets the same code on both paths. BAD_FRAME for a
+ * missing or malformed field (an empty or over-long name or key, data nested deeper than
+ * MAX_DATA_DEPTH); then, with `maxBytes`, TOO_LARGE when the publication encoded as the JSON
+ * `publish` frame a client would send for it is larger. `names` renames fields in messages.
  */
-export function parseServerFrame(value: unknown): ServerFrame | undefined {
-  if (!isObject(value)) return undefined;
-  switch (value['type']) {
-    case 'reply':
-      return isId(value['id']) ? (value as unknown as ServerFrame) : undefined;
-    case 'error':
-      return typeof value['code'] === 'string' && typeof value['message'] === 'string'
-        ? (value as unknown as ServerFrame)
-        : undefined;
-    case 'message':
-      // Offsets and epochs become the client's recovery position: a mistyped one would be sent
-      // back in `since` and get the subscription refused, so such a frame is dropped instead.
-      return typeof value['event'] === 'string' &&
-        optional((v) => typeof v === 'string')(value['channel']) &&
-        optional(isId)(value['offset']) &&
-        optional((v) => typeof v === 'string')(value['epoch']) &&
-        optional((v) => typeof v === 'string')(value['user']) &&
-        optional(isStreamMarker)(value['stream'])
-        ? (value as unknown as ServerFrame)
-        : undefined;
-    case 'ping':
-      return value as unknown as ServerFrame;
-    default:
-      return undefined;
+export function checkPublication(
+  publication: PublicationFields,
+  options: { maxBytes?: number; names?: Partial<Record<keyof PublicationFields, string>> } = {},
+): Checked {
+  for (const name of Object.keys(publicationFields) as (keyof PublicationFields)[]) {
+    const [required, check] = publicationFields[name];
+    const field = publication[name];
+    const label = options.names?.[name] ?? name;
+    if (field === undefined) {
+      if (required)
+        return { ok: false, code: ErrorCode.BAD_FRAME, message: `"${label}" is required` };
+    } else if (!check(field)) {
+      const message = `"${label}" must be ${publicationRules[name]}`;
+      return { ok: false, code: ErrorCode.BAD_FRAME, message };
+    }
   }
+  if (options.maxBytes !== undefined) {
+    // Measured only once the depth is known to be bounded: stringify recurses.
+    const { channel, event, data, key, stream } = publication;
+    const frame = { type: 'publish', id: 0, channel, event, data, key, stream };
+    const bytes = utf8.encode(JSON.stringify(frame)).byteLength;
+    if (bytes > options.maxBytes)
+      return {
+        ok: false,
+        code: ErrorCode.TOO_LARGE,
+        message: tooLargeMessage(bytes, options.maxBytes),
+      };
+  }
+  return { ok: true };
 }
