@@ -20,10 +20,13 @@ export function answerHistory(
     const publications = limit >= kept.length ? kept.slice() : kept.slice(-limit);
     return { offset, epoch, publications, recovered: true };
   }
-  if (since.epoch !== epoch) return { offset, epoch, publications: [], recovered: false };
+  // A position from another epoch, or ahead of the channel (the store rolled back, or the
+  // position is made up), cannot be recovered against: keeping it would drop what comes next.
+  if (since.epoch !== epoch || since.offset > offset)
+    return { offset, epoch, publications: [], recovered: false };
   const missed = offset - since.offset;
   const oldestKept = kept[0]?.offset ?? offset + 1;
-  const complete = missed <= 0 || oldestKept <= since.offset + 1;
+  const complete = missed === 0 || oldestKept <= since.offset + 1;
   const publications = complete ? kept.filter((p) => p.offset > since.offset).slice(0, limit) : [];
   return {
     offset,

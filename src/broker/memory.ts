@@ -1,3 +1,4 @@
+import { Delivery } from './delivery.js';
 import { answerHistory, newEpoch } from './history.js';
 import type {
   Broker,
@@ -5,7 +6,6 @@ import type {
   HistoryResult,
   PresenceMember,
   Publication,
-  PublicationHandler,
   PublishInput,
   PublishOptions,
   PublishResult,
@@ -31,7 +31,6 @@ interface ChannelState {
   offset: number;
   /** Oldest first; bounded by the publishing options' size and age. */
   history: Publication[];
-  handlers: Set<PublicationHandler>;
   /** Last publish, subscribe or unsubscribe: idle channels are forgotten some time after it. */
   lastActive: number;
   /** connection → member and when the entry lapses unless refreshed. */
@@ -62,6 +61,14 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
   const ttlByChannel = new Map<string, number>();
   const idleTtlMs = options.idleChannelTtlMs ?? 5 * 60_000;
   let closed = false;
+  // Publication is synchronous and nothing sits between the store and its subscribers, so the
+  // core's checks never fire here; it is the same core as every other broker's all the same.
+  const delivery = new Delivery({
+    read: async (channel) => {
+      const s = state(channel);
+      return { position: { offset: s.offset, epoch: s.epoch }, kept: s.history };
+    },
+  });
 
   const sweep = setInterval(() => {
     const now = Date.now();
@@ -86,7 +93,6 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
         epoch: newEpoch(),
         offset: 0,
         history: [],
-        handlers: new Set(),
         presence: new Map(),
         lastActive: Date.now(),
       };
@@ -98,7 +104,7 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
   // Forgetting a channel starts a new epoch next time, which is honest: nothing is kept to
   // recover from, so a returning subscriber is told `recovered: false`.
   function forgetIfIdle(channel: string, s: ChannelState, now: number): void {
-    if (s.handlers.size > 0 || s.history.length > 0 || s.presence.size > 0) return;
+    if (delivery.has(channel) || s.history.length > 0 || s.presence.size > 0) return;
     if (now - s.lastActive < idleTtlMs) return;
     channels.delete(channel);
     ttlByChannel.delete(channel);
@@ -153,29 +159,21 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
         keys.set(key, { result, expiresAt: now + windowMs });
         if (keys.size > maxKeys) keys.delete(keys.keys().next().value!);
       }
-      for (const handler of s.handlers) {
-        try {
-          handler(publication);
-        } catch {
-          // A subscriber's failure is its own; the other subscribers still get the publication.
-        }
-      }
+      delivery.receive(publication);
       s.lastActive = now;
       return result;
     },
 
-    async subscribe(channel, handler) {
+    async subscribe(channel, handler, onReset) {
       assertOpen();
-      const s = state(channel);
-      s.handlers.add(handler);
-      s.lastActive = Date.now();
+      state(channel).lastActive = Date.now();
+      await delivery.subscribe(channel, handler, onReset);
     },
 
     async unsubscribe(channel, handler) {
       const s = channels.get(channel);
-      if (!s) return;
-      s.handlers.delete(handler);
-      s.lastActive = Date.now();
+      if (s) s.lastActive = Date.now();
+      await delivery.unsubscribe(channel, handler);
     },
 
     async history(channel: string, query: HistoryQuery = {}): Promise<HistoryResult> {
@@ -215,6 +213,7 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
       clearInterval(sweep);
       channels.clear();
       keys.clear();
+      delivery.clear();
     },
   };
 }

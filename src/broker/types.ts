@@ -20,6 +20,11 @@ export interface Publication {
   /** Delivered to current subscribers only; `offset` is the channel's position, not its own. */
   ephemeral?: true;
   stream?: StreamMarker;
+  /**
+   * Unique per publication where the store can roll back (Redis): how a node tells a repeat of
+   * what it delivered from another publication given the same offset after a rollback.
+   */
+  id?: string;
 }
 
 export interface PublishInput {

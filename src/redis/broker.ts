@@ -1,4 +1,5 @@
-import { type Cluster, Redis } from 'ioredis';
+import { type Cluster, Redis, ReplyError } from 'ioredis';
+import { Delivery } from '../broker/delivery.js';
 import { answerHistory, newEpoch } from '../broker/history.js';
 import type {
   Broker,
@@ -13,7 +14,7 @@ import type {
 } from '../broker/types.js';
 import { ErrorCode, SwitchboardError } from '../protocol/errors.js';
 import type { StreamPosition } from '../protocol/frames.js';
-import { PRESENCE_ADD, PRESENCE_LIST, PUBLISH, READ, TOUCH } from './scripts.js';
+import { FENCE, POSITION, PRESENCE_ADD, PRESENCE_LIST, PUBLISH, READ, TOUCH } from './scripts.js';
 
 export interface RedisBrokerOptions {
   /** Default redis://127.0.0.1:6379. Ignored when `redis` is given. */
@@ -32,34 +33,50 @@ export interface RedisBrokerOptions {
   commandTimeoutMs?: number;
   /** How long to wait for the first connection before commands fail. Default 5 s. */
   connectTimeoutMs?: number;
+  /**
+   * How often a channel that had no publication meanwhile is checked against the stored
+   * position, to find losses no later publication would reveal. Default 5 s; 0 turns it off.
+   */
+  positionCheckMs?: number;
+  /** Told of rollbacks found and fenced, and of catch-ups that failed. */
+  onError?: (error: unknown, channel: string) => void;
 }
 
 interface Scripts {
   sbPublish(...args: (string | number)[]): Promise<[number, string]>;
   sbRead(...args: (string | number)[]): Promise<string[]>;
   sbTouch(...args: (string | number)[]): Promise<number>;
+  sbPosition(...args: (string | number)[]): Promise<[string | null, string | null]>;
+  sbFence(...args: (string | number)[]): Promise<string>;
   sbPresenceAdd(...args: (string | number)[]): Promise<number>;
   sbPresenceList(...args: (string | number)[]): Promise<string[]>;
 }
 type Client = (Redis | Cluster) & Scripts;
 
-interface NodeChannel {
-  channel: string;
-  handlers: Set<PublicationHandler>;
-  resets: Set<() => void>;
-  /** The last publication this node delivered, to drop repeats and detect losses. */
-  last: StreamPosition | undefined;
-  /** Live publications held while the node catches up (first subscribe, or after a reconnect). */
-  held: Publication[] | undefined;
-}
-
 /** Fields stored with each publication besides its offset and epoch. */
 type Stored = Omit<Publication, 'channel' | 'offset' | 'epoch'>;
 
+/** A command refused before it reached Redis, or one Redis answered with an error: nothing happened. */
 function unavailable(error: unknown): SwitchboardError {
   if (error instanceof SwitchboardError) return error;
   const reason = error instanceof Error ? error.message : String(error);
   return new SwitchboardError(ErrorCode.UNAVAILABLE, `Broker unavailable: ${reason}`);
+}
+
+/**
+ * A publish that failed after it was handed to a ready connection may still run: it was written
+ * to the socket, and ioredis may have written it again after a reconnect before giving up (its
+ * "not writeable" error then says nothing of the first write). Only an error Redis itself
+ * answered means it did not run.
+ */
+function publishFailure(error: unknown): SwitchboardError {
+  if (error instanceof SwitchboardError) return error;
+  if (error instanceof ReplyError) return unavailable(error);
+  const message = error instanceof Error ? error.message : String(error);
+  return new SwitchboardError(
+    ErrorCode.UNCERTAIN,
+    `Broker did not confirm the publication (${message}); retry with the same idempotency key`,
+  );
 }
 
 function decode(channel: string, encoded: string): Publication {
@@ -74,15 +91,22 @@ function decode(channel: string, encoded: string): Publication {
   };
 }
 
+function isCluster(client: Redis | Cluster): client is Cluster {
+  return (client as { isCluster?: boolean }).isCluster === true;
+}
+
 /**
- * The scale-out broker: offsets, history, idempotency and presence live in Redis (or Valkey,
- * DragonflyDB), written atomically by Lua scripts; publications fan out through pub/sub to the
- * nodes that have subscribers for the channel.
+ * The scale-out broker: offsets, history, idempotency and presence live in Redis (or Valkey),
+ * written atomically by Lua scripts; publications fan out through pub/sub to the nodes that have
+ * subscribers for the channel, where the shared delivery core checks them.
  *
  * Failure stance: with Redis unreachable, commands fail at once with UNAVAILABLE rather than
- * queueing (a queued publish could land after its sender was told it failed). When the pub/sub
- * link comes back, each channel catches up from history; if Redis lost that history, the
- * channel's subscribers are reset so they learn of the gap.
+ * queueing (a queued publish could land after its sender was told it failed). A publish that was
+ * sent but not confirmed fails with UNCERTAIN; every publish carries an idempotency key, so the
+ * command ioredis resends after a reconnect, or the caller's retry, is applied once. Losses on
+ * the pub/sub link (a replaced connection, a restart, a snapshot restored) show as offsets out of
+ * sequence or as a stored position this node has not reached; the core catches up from history,
+ * or fences a rolled-back channel and tells its subscribers.
  */
 export function redisBroker(options: RedisBrokerOptions = {}): Broker {
   const prefix = options.prefix ?? 'switchboard:';
@@ -90,6 +114,7 @@ export function redisBroker(options: RedisBrokerOptions = {}): Broker {
   const idempotencyMs = options.idempotencyWindowMs ?? 120_000;
   const idleMs = options.idleChannelTtlMs ?? 5 * 60_000;
   const connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
+  const checkMs = options.positionCheckMs ?? 5_000;
   const clientOptions = {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
@@ -102,15 +127,18 @@ export function redisBroker(options: RedisBrokerOptions = {}): Broker {
   const ownsClient = options.redis === undefined;
   const client = (options.redis ??
     new Redis(options.url ?? 'redis://127.0.0.1:6379', clientOptions)) as Client;
-  // A connection in subscriber mode can run nothing else: fan-out gets its own.
-  const subscriber = (
-    ownsClient
-      ? new Redis(options.url ?? 'redis://127.0.0.1:6379', clientOptions)
-      : (client as Redis).duplicate()
-  ) as Redis;
+  // A connection in subscriber mode can run nothing else: fan-out gets its own. On a Cluster,
+  // sharded pub/sub needs one subscriber connection per shard, which ioredis keeps when asked.
+  const subscriber: Redis | Cluster = ownsClient
+    ? new Redis(options.url ?? 'redis://127.0.0.1:6379', clientOptions)
+    : isCluster(client)
+      ? client.duplicate([], sharded ? { shardedSubscribers: true } : {})
+      : client.duplicate();
   for (const [name, numberOfKeys, lua] of [
     ['sbPublish', 3, PUBLISH],
     ['sbRead', 2, READ],
+    ['sbPosition', 1, POSITION],
+    ['sbFence', 2, FENCE],
     ['sbTouch', 1, TOUCH],
     ['sbPresenceAdd', 2, PRESENCE_ADD],
     ['sbPresenceList', 2, PRESENCE_LIST],
@@ -124,8 +152,10 @@ export function redisBroker(options: RedisBrokerOptions = {}): Broker {
 
   const tag = (channel: string) => `${prefix}{${channel}}`;
   const pubsubName = (channel: string) => `${tag(channel)}:pub`;
-  const channels = new Map<string, NodeChannel>();
-  const byPubsubName = new Map<string, NodeChannel>();
+  const channelOf = new Map<string, string>();
+  /** Unique ids for this node's publications: how a node tells a repeat from a rolled-back offset. */
+  const idPrefix = newEpoch();
+  let published = 0;
   let closed = false;
 
   /**
@@ -182,111 +212,114 @@ export function redisBroker(options: RedisBrokerOptions = {}): Broker {
     return { position: { offset: Number(offset), epoch: epoch! }, kept };
   }
 
-  // ── node-level fan-out ─────────────────────────────────────────────────────────────────
-
-  function deliver(entry: NodeChannel, publication: Publication): void {
-    if (entry.held) {
-      entry.held.push(publication);
-      return;
-    }
-    if (!publication.ephemeral) {
-      const last = entry.last;
-      if (last && last.epoch === publication.epoch && publication.offset <= last.offset) return;
-      entry.last = { offset: publication.offset, epoch: publication.epoch };
-      // A new epoch mid-subscription means Redis lost the channel: what came before is gone.
-      if (last && last.epoch !== publication.epoch) reset(entry);
-    }
-    for (const handler of entry.handlers) {
-      try {
-        handler(publication);
-      } catch {
-        // One subscriber's failure is its own.
-      }
-    }
-  }
-
-  function reset(entry: NodeChannel): void {
-    for (const onReset of entry.resets) {
-      try {
-        onReset();
-      } catch {
-        // ignore: the gateway logs its own failures
-      }
-    }
-  }
-
-  /** Brings a channel up to date from history, holding live publications meanwhile. */
-  async function catchUp(entry: NodeChannel): Promise<void> {
-    entry.held ??= [];
-    try {
-      // Both links reconnect on their own schedules: give the command link time to follow.
-      const { position, kept } = await read(entry.channel, true);
-      const since = entry.last;
-      const result = since ? answerHistory(position, kept, { since }) : undefined;
-      const held = entry.held;
-      entry.held = undefined;
-      if (result && !result.recovered) {
-        entry.last = position;
-        reset(entry);
-      } else if (result) {
-        for (const publication of result.publications) deliver(entry, publication);
-      } else {
-        entry.last = position;
-      }
-      for (const publication of held) deliver(entry, publication);
-    } catch (error) {
-      entry.held = undefined;
-      throw error;
-    }
-  }
-
-  const onMessage = (name: string, message: string) => {
-    const entry = byPubsubName.get(name);
-    if (!entry) return;
-    let publication: Publication;
-    try {
-      publication = decode(entry.channel, message);
-    } catch {
-      return; // not ours
-    }
-    deliver(entry, publication);
-  };
-  subscriber.on(sharded ? 'smessage' : 'message', onMessage);
-
   const subscribeNames = (names: string[]) =>
     sharded ? subscriber.ssubscribe(...names) : subscriber.subscribe(...names);
 
-  // After an outage the subscriber reconnects on its own (ioredis backoff); then this node
-  // resubscribes and every channel catches up, or resets its subscribers if it cannot.
+  const delivery = new Delivery(
+    {
+      // Both links reconnect on their own schedules: a catch-up gives the command link time.
+      read: (channel) => read(channel, true),
+      async fence(channel, seen) {
+        await ready(client, true);
+        await client.sbFence(
+          `${tag(channel)}:meta`,
+          `${tag(channel)}:hist`,
+          seen.epoch,
+          newEpoch(),
+        );
+      },
+    },
+    {
+      async listen(channel) {
+        channelOf.set(pubsubName(channel), channel);
+        try {
+          await ready(subscriber);
+          await subscribeNames([pubsubName(channel)]);
+        } catch (error) {
+          channelOf.delete(pubsubName(channel));
+          throw unavailable(error);
+        }
+      },
+      async unlisten(channel) {
+        channelOf.delete(pubsubName(channel));
+        if (subscriber.status !== 'ready') return; // not subscribed on the server side anyway
+        try {
+          await (sharded
+            ? subscriber.sunsubscribe(pubsubName(channel))
+            : subscriber.unsubscribe(pubsubName(channel)));
+        } catch {
+          // The link dropped: nothing to undo on a connection that no longer exists.
+        }
+      },
+    },
+    (error, channel) => options.onError?.(error, channel),
+  );
+
+  const onMessage = (name: string, message: string) => {
+    const channel = channelOf.get(name);
+    if (channel === undefined) return;
+    let publication: Publication;
+    try {
+      publication = decode(channel, message);
+    } catch {
+      return; // not ours
+    }
+    delivery.receive(publication);
+  };
+  subscriber.on(sharded ? 'smessage' : 'message', onMessage);
+
+  /**
+   * The subscriber link came back (or ioredis replaced one of a Cluster's): subscribe every
+   * channel again and catch up on what went by meanwhile.
+   */
+  const relisten = () => {
+    if (closed || channelOf.size === 0) return;
+    subscribeNames([...channelOf.keys()])
+      .catch(() => {})
+      .finally(() => delivery.catchUp());
+  };
   let wasReady = false;
   subscriber.on('ready', () => {
     if (!wasReady) {
       wasReady = true;
       return;
     }
-    const entries = [...channels.values()];
-    if (entries.length === 0) return;
-    for (const entry of entries) entry.held ??= [];
-    subscribeNames(entries.map((e) => pubsubName(e.channel)))
-      .then(() => Promise.all(entries.map((entry) => catchUp(entry).catch(() => reset(entry)))))
-      .catch(() => {
-        for (const entry of entries) {
-          entry.held = undefined;
-          reset(entry);
-        }
-      });
+    relisten();
   });
+  // A Cluster's sharded subscribers resubscribe on their own when ioredis replaces one; catching
+  // up finds what went by meanwhile.
+  if (isCluster(subscriber)) subscriber.on('+subscriber', () => delivery.catchUp());
 
-  // Live channels must not lapse into a new epoch just because nobody published for a while.
+  // Live channels must not lapse into a new epoch just because nobody published for a while;
+  // and a loss no later publication reveals (the link was replaced, then the channel went
+  // quiet) shows as a stored position this node has not reached.
   const touchTimer = setInterval(
     () => {
       if (client.status !== 'ready') return;
-      for (const entry of channels.values())
-        client.sbTouch(`${tag(entry.channel)}:meta`, idleMs).catch(() => {});
+      for (const channel of delivery.channels())
+        client.sbTouch(`${tag(channel)}:meta`, idleMs).catch(() => {});
     },
     Math.max(1_000, idleMs / 3),
   );
   touchTimer.unref?.();
+  const checkTimer =
+    checkMs > 0
+      ? setInterval(() => {
+          if (client.status !== 'ready') return;
+          for (const channel of delivery.quiet()) {
+            client
+              .sbPosition(`${tag(channel)}:meta`)
+              .then(([offset, epoch]) =>
+                delivery.check(
+                  channel,
+                  epoch === null ? undefined : { offset: Number(offset), epoch },
+                ),
+              )
+              .catch(() => {});
+          }
+        }, checkMs)
+      : undefined;
+  checkTimer?.unref?.();
 
   return {
     async publish(
@@ -295,19 +328,24 @@ export function redisBroker(options: RedisBrokerOptions = {}): Broker {
       opts: PublishOptions = {},
     ): Promise<PublishResult> {
       await ready(client);
-      const stored: Stored = { event: input.event, data: input.data, time: Date.now() };
+      const id = `${idPrefix}${(++published).toString(36)}`;
+      const stored: Stored = { event: input.event, data: input.data, time: Date.now(), id };
       if (opts.ephemeral) stored.ephemeral = true;
       if (input.user !== undefined) stored.user = input.user;
       if (input.exceptConnection !== undefined) stored.exceptConnection = input.exceptConnection;
       if (input.stream !== undefined) stored.stream = input.stream;
-      const key = opts.idempotencyKey;
+      // Without a key of the caller's, the publication's id serves: a command ioredis resends
+      // after a reconnect is still applied once.
+      const key = opts.idempotencyKey ?? id;
       const t = tag(channel);
+      // Refused here, it was never sent; past this line any failure leaves the outcome open.
+      if (client.status !== 'ready') throw unavailable(`Redis is ${client.status}`);
       let reply: [number, string];
       try {
         reply = await client.sbPublish(
           `${t}:meta`,
           `${t}:hist`,
-          key === undefined ? `${t}:meta` : `${t}:idem:${key}`,
+          `${t}:idem:${key}`,
           newEpoch(),
           JSON.stringify(stored),
           opts.history?.size ?? 0,
@@ -317,17 +355,17 @@ export function redisBroker(options: RedisBrokerOptions = {}): Broker {
           idleMs,
           pubsubName(channel),
           sharded ? 1 : 0,
-          key === undefined ? 0 : 1,
+          1,
         );
       } catch (error) {
-        throw unavailable(error);
+        throw publishFailure(error);
       }
-      const [published, position] = reply;
+      const [fresh, position] = reply;
       const bar = position.indexOf('|');
       return {
         offset: Number(position.slice(0, bar)),
         epoch: position.slice(bar + 1),
-        duplicate: published === 0,
+        duplicate: fresh === 0,
       };
     },
 
@@ -336,51 +374,11 @@ export function redisBroker(options: RedisBrokerOptions = {}): Broker {
       handler: PublicationHandler,
       onReset?: () => void,
     ): Promise<void> {
-      let entry = channels.get(channel);
-      if (entry) {
-        entry.handlers.add(handler);
-        if (onReset) entry.resets.add(onReset);
-        // A second handler joins an entry that may still be catching up: wait until it is live.
-        while (entry.held && channels.get(channel) === entry)
-          await new Promise((r) => setTimeout(r, 5));
-        return;
-      }
-      entry = {
-        channel,
-        handlers: new Set([handler]),
-        resets: new Set(),
-        last: undefined,
-        held: [],
-      };
-      if (onReset) entry.resets.add(onReset);
-      channels.set(channel, entry);
-      byPubsubName.set(pubsubName(channel), entry);
-      try {
-        await ready(subscriber);
-        await subscribeNames([pubsubName(channel)]);
-        await catchUp(entry);
-      } catch (error) {
-        channels.delete(channel);
-        byPubsubName.delete(pubsubName(channel));
-        throw unavailable(error);
-      }
+      await delivery.subscribe(channel, handler, onReset);
     },
 
-    async unsubscribe(channel: string, handler: PublicationHandler): Promise<void> {
-      const entry = channels.get(channel);
-      if (!entry) return;
-      entry.handlers.delete(handler);
-      if (entry.handlers.size > 0) return;
-      channels.delete(channel);
-      byPubsubName.delete(pubsubName(channel));
-      if (subscriber.status !== 'ready') return; // not subscribed on the server side anyway
-      try {
-        await (sharded
-          ? subscriber.sunsubscribe(pubsubName(channel))
-          : subscriber.unsubscribe(pubsubName(channel)));
-      } catch {
-        // The link dropped: nothing to undo on a connection that no longer exists.
-      }
+    unsubscribe(channel: string, handler: PublicationHandler): Promise<void> {
+      return delivery.unsubscribe(channel, handler);
     },
 
     async history(channel: string, query?: HistoryQuery): Promise<HistoryResult> {
@@ -434,8 +432,9 @@ export function redisBroker(options: RedisBrokerOptions = {}): Broker {
       if (closed) return;
       closed = true;
       clearInterval(touchTimer);
-      channels.clear();
-      byPubsubName.clear();
+      clearInterval(checkTimer);
+      delivery.clear();
+      channelOf.clear();
       subscriber.disconnect();
       if (ownsClient) client.disconnect();
     },

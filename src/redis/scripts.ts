@@ -67,6 +67,27 @@ for _, entry in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do table.insert(res
 return result
 `;
 
+/** KEYS: meta. Returns [offset, epoch], nils when the channel is not stored (lost or lapsed). */
+export const POSITION = `
+return redis.call('HMGET', KEYS[1], 'offset', 'epoch')
+`;
+
+/**
+ * KEYS: meta, history. ARGV: the epoch seen rolled back, a new epoch.
+ * A node found offsets handed out twice in this epoch (Redis restored from an older snapshot, a
+ * lagging replica promoted): start a new epoch so nobody recovers against the reused offsets.
+ * Only if nobody fenced it already. Returns the channel's epoch after.
+ */
+export const FENCE = `
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if epoch == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'epoch', ARGV[2], 'offset', 0)
+  redis.call('DEL', KEYS[2])
+  return ARGV[2]
+end
+return epoch
+`;
+
 /** KEYS: members hash, expiry zset. ARGV: connection, member json, expires at ms, key ttl ms. */
 export const PRESENCE_ADD = `
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
