@@ -2,6 +2,17 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode, SwitchboardError } from '../protocol/errors.js';
 import { isReservedEvent } from '../protocol/frames.js';
+import {
+  type Checked,
+  checkPublication,
+  isName,
+  isPosition,
+  MAX_DATA_DEPTH,
+  MAX_KEY_LENGTH,
+  MAX_NAME_LENGTH,
+} from '../protocol/validate.js';
+import type { ChannelRule } from './channels.js';
+import type { Gateway } from './gateway.js';
 import type { Server } from './server.js';
 
 export interface ApiOptions {
@@ -21,6 +32,16 @@ export interface ApiOptions {
 type JsonSchema = Record<string, unknown>;
 type Body = Record<string, unknown>;
 
+/**
+ * What the API needs of the server beyond its public face: the gateway's own limits and event
+ * check, so a publication over HTTP is held to exactly what a client's `publish` is.
+ */
+export type ApiServer = Server &
+  Pick<Gateway, 'limits' | 'validateEvent'> & {
+    /** The rule of a channel clients may use, for its event list and schemas. */
+    channelRule(channel: string): ChannelRule | undefined;
+  };
+
 interface Operation {
   method: 'GET' | 'POST';
   path: string;
@@ -28,25 +49,52 @@ interface Operation {
   summary: string;
   body?: JsonSchema;
   response: JsonSchema;
-  handle(server: Server, body: Body, options: ResolvedApiOptions): Promise<unknown>;
+  handle(server: ApiServer, body: Body, options: ResolvedApiOptions): Promise<unknown>;
 }
 
 type ResolvedApiOptions = Required<Omit<ApiOptions, 'key'>> & { keys: Buffer[] };
 
-const STATUS: Partial<Record<ErrorCode, number>> = {
+/**
+ * The HTTP status of every error code, so the same refusal reads the same on both paths: the
+ * code is the WebSocket reply's, the status only groups it. 503 is a refusal (nothing was done;
+ * retry later); 504 is UNCERTAIN (the broker stopped answering, the publication may exist: retry
+ * with the same idempotencyKey, which publishes at most once). Client-side codes never come
+ * from the server; should one, it is a bug (500).
+ */
+export const HTTP_STATUS = {
   BAD_FRAME: 400,
-  VALIDATION_FAILED: 400,
+  UNKNOWN_TYPE: 400,
   UNKNOWN_EVENT: 400,
+  VALIDATION_FAILED: 400,
+  UNSUPPORTED_VERSION: 400,
   UNAUTHORIZED: 401,
+  TOKEN_EXPIRED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   TOO_LARGE: 413,
   LIMIT_EXCEEDED: 413,
   RATE_LIMITED: 429,
+  INTERNAL: 500,
   UNAVAILABLE: 503,
+  UNCERTAIN: 504,
+  TIMEOUT: 500,
+  DISCONNECTED: 500,
+  CLOSED: 500,
+} as const satisfies Record<ErrorCode, number>;
+
+/** What each status an operation can answer means, for the OpenAPI document. */
+const STATUS_MEANING: Record<number, string> = {
+  400: 'Bad input, nothing done: BAD_FRAME (malformed body, missing, unknown or mistyped field, empty or over-long name or key, data nested too deep, reserved event), UNKNOWN_EVENT, VALIDATION_FAILED.',
+  401: 'UNAUTHORIZED: no valid API key.',
+  404: 'NOT_FOUND: no channel pattern matches the channel, or no such operation.',
+  413: 'TOO_LARGE (body over `maxBodyBytes`, or a publication over the gateway message limit) or LIMIT_EXCEEDED (too many publications in a batch); nothing done.',
+  500: 'INTERNAL: a bug, logged on the server.',
+  503: 'UNAVAILABLE: the broker refused and nothing was done; safe to retry.',
+  504: 'UNCERTAIN: the broker stopped answering and the publication may or may not exist; retry with the same idempotencyKey to publish at most once.',
 };
 
-// ── schemas: the same objects validate nothing at runtime but document everything ──────────
+// ── schemas: they document every body, and their `required` and `additionalProperties` are
+// enforced on every request (checkShape); field values are checked by the handlers ─────────
 
 const position = {
   type: 'object',
@@ -54,17 +102,32 @@ const position = {
   properties: { offset: { type: 'integer', minimum: 0 }, epoch: { type: 'string' } },
 } as const;
 
+/** A name as the protocol bounds it (isName). */
+const nameSchema = { type: 'string', minLength: 1, maxLength: MAX_NAME_LENGTH } as const;
+
 const publicationInput = {
   type: 'object',
   required: ['channel', 'event'],
   additionalProperties: false,
   properties: {
-    channel: { type: 'string', description: 'A channel matching one of the configured patterns.' },
-    event: { type: 'string', description: 'Event name; names starting with `$` are reserved.' },
-    data: { description: 'Any JSON value.' },
+    channel: {
+      ...nameSchema,
+      description: 'A channel matching one of the configured patterns.',
+    },
+    event: {
+      ...nameSchema,
+      description:
+        "Event name; reserved names are refused, and the channel's `events` list applies.",
+    },
+    data: {
+      description: `Any JSON value nested at most ${MAX_DATA_DEPTH} levels deep; the publication must fit the gateway's \`limits.maxMessageBytes\`.`,
+    },
     idempotencyKey: {
       type: 'string',
-      description: 'A retry with the same key inside the broker window is not published twice.',
+      minLength: 1,
+      maxLength: MAX_KEY_LENGTH,
+      description:
+        'A retry with the same key inside the broker window is not published twice: use one whenever a 504 (UNCERTAIN) may be retried.',
     },
   },
 } as const;
@@ -115,22 +178,40 @@ const channelOnly = {
   type: 'object',
   required: ['channel'],
   additionalProperties: false,
-  properties: { channel: { type: 'string' } },
+  properties: { channel: nameSchema },
 } as const;
 
 // ── request checks ─────────────────────────────────────────────────────────────────────────
+// Malformed input is BAD_FRAME, as on the WebSocket path; VALIDATION_FAILED is kept for what
+// it means there: the payload failed the channel's schema.
 
-function invalid(message: string): SwitchboardError {
-  return new SwitchboardError(ErrorCode.VALIDATION_FAILED, message);
+function malformed(message: string): SwitchboardError {
+  return new SwitchboardError(ErrorCode.BAD_FRAME, message);
 }
 
-function text(body: Body, key: string, required: true): string;
-function text(body: Body, key: string, required: false): string | undefined;
-function text(body: Body, key: string, required: boolean): string | undefined {
+function isBody(value: unknown): value is Body {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Enforces what the schema declares of an object's keys: `required` and `additionalProperties`. */
+function checkShape(body: Body, schema: JsonSchema): void {
+  const properties = (schema.properties ?? {}) as Record<string, unknown>;
+  if (schema.additionalProperties === false) {
+    for (const key of Object.keys(body))
+      if (!Object.hasOwn(properties, key)) throw malformed(`Unknown field "${key}"`);
+  }
+  for (const key of (schema.required ?? []) as string[])
+    if (body[key] === undefined) throw malformed(`"${key}" is required`);
+}
+
+function orThrow(checked: Checked): void {
+  if (!checked.ok) throw new SwitchboardError(checked.code, checked.message);
+}
+
+function name(body: Body, key: string): string {
   const value = body[key];
-  if (value === undefined && !required) return undefined;
-  if (typeof value !== 'string' || value === '')
-    throw invalid(`"${key}" must be a non-empty string`);
+  if (!isName(value))
+    throw malformed(`"${key}" must be a string of 1 to ${MAX_NAME_LENGTH} characters`);
   return value;
 }
 
@@ -138,28 +219,38 @@ function integer(body: Body, key: string, min: number, max: number): number | un
   const value = body[key];
   if (value === undefined) return undefined;
   if (!Number.isInteger(value) || (value as number) < min || (value as number) > max)
-    throw invalid(`"${key}" must be an integer from ${min} to ${max}`);
+    throw malformed(`"${key}" must be an integer from ${min} to ${max}`);
   return value as number;
 }
 
-function knownChannel(server: Server, body: Body): string {
-  const channel = text(body, 'channel', true);
+function channelRule(server: ApiServer, channel: string): ChannelRule {
+  const rule = server.channelRule(channel);
   // A typo would otherwise publish into a channel no client can subscribe to.
-  if (server.channelPattern(channel) === undefined)
+  if (!rule)
     throw new SwitchboardError(ErrorCode.NOT_FOUND, `No channel pattern matches "${channel}"`);
-  return channel;
+  return rule;
 }
 
-async function publishOne(server: Server, input: unknown) {
-  if (typeof input !== 'object' || input === null || Array.isArray(input))
-    throw invalid('a publication must be an object');
-  const body = input as Body;
-  const channel = knownChannel(server, body);
-  const event = text(body, 'event', true);
-  if (isReservedEvent(event)) throw invalid(`"${event}" is a reserved event name`);
-  const idempotencyKey = text(body, 'idempotencyKey', false);
-  const result = await server.publish(channel, event, body.data, {
-    ...(idempotencyKey !== undefined && { idempotencyKey }),
+/**
+ * One publication, checked as a client's `publish` frame is: the shared field rules and size
+ * limit (checkPublication), the channel (NOT_FOUND), then the gateway's own event check
+ * (reserved name BAD_FRAME, UNKNOWN_EVENT, VALIDATION_FAILED). Authorization and `clientPublish`
+ * are the exceptions: the API key stands for the backend, which may always publish.
+ */
+async function publishOne(server: ApiServer, input: unknown) {
+  if (!isBody(input)) throw malformed('A publication must be an object');
+  checkShape(input, publicationInput);
+  const { channel, event, data, idempotencyKey } = input;
+  orThrow(
+    checkPublication(
+      { channel, event, data, key: idempotencyKey },
+      { maxBytes: server.limits.maxMessageBytes, names: { key: 'idempotencyKey' } },
+    ),
+  );
+  const rule = channelRule(server, channel as string);
+  const checked = await server.validateEvent(rule, event as string, data);
+  const result = await server.publish(channel as string, event as string, checked, {
+    ...(idempotencyKey !== undefined && { idempotencyKey: idempotencyKey as string }),
   });
   return { offset: result.offset, epoch: result.epoch, duplicate: result.duplicate };
 }
@@ -200,7 +291,7 @@ const operations: Operation[] = [
     },
     async handle(server, body, options) {
       const list = body.publications;
-      if (!Array.isArray(list)) throw invalid('"publications" must be an array');
+      if (!Array.isArray(list)) throw malformed('"publications" must be an array');
       if (list.length > options.maxBatch)
         throw new SwitchboardError(
           ErrorCode.LIMIT_EXCEEDED,
@@ -227,14 +318,21 @@ const operations: Operation[] = [
       type: 'object',
       required: ['user', 'event'],
       additionalProperties: false,
-      properties: { user: { type: 'string' }, event: { type: 'string' }, data: {} },
+      properties: { user: nameSchema, event: nameSchema, data: {} },
     },
     response: { type: 'object', required: ['ok'], properties: { ok: { const: true } } },
     async handle(server, body) {
-      const user = text(body, 'user', true);
-      const event = text(body, 'event', true);
-      if (isReservedEvent(event)) throw invalid(`"${event}" is a reserved event name`);
-      await server.sendToUser(user, event, body.data);
+      const { user, event, data } = body;
+      // The same rules as a publication: it travels on the user's own channel.
+      orThrow(
+        checkPublication(
+          { channel: user, event, data },
+          { maxBytes: server.limits.maxMessageBytes, names: { channel: 'user' } },
+        ),
+      );
+      if (isReservedEvent(event as string))
+        throw malformed(`"${event as string}" is a reserved event name`);
+      await server.sendToUser(user as string, event as string, data);
       return { ok: true };
     },
   },
@@ -249,19 +347,19 @@ const operations: Operation[] = [
       required: ['user'],
       additionalProperties: false,
       properties: {
-        user: { type: 'string' },
+        user: nameSchema,
         code: { type: 'integer', minimum: 4000, maximum: 4999, default: 4010 },
         reason: { type: 'string', maxLength: 120 },
       },
     },
     response: { type: 'object', required: ['ok'], properties: { ok: { const: true } } },
     async handle(server, body) {
-      const user = text(body, 'user', true);
+      const user = name(body, 'user');
       const code = integer(body, 'code', 4000, 4999);
-      const reason = text(body, 'reason', false);
+      const reason = body.reason;
       // Close reasons must fit a control frame (123 bytes).
-      if (reason !== undefined && Buffer.byteLength(reason) > 120)
-        throw invalid('"reason" is too long');
+      if (reason !== undefined && (typeof reason !== 'string' || Buffer.byteLength(reason) > 120))
+        throw malformed('"reason" must be a string of at most 120 bytes');
       await server.disconnectUserEverywhere(user, code, reason);
       return { ok: true };
     },
@@ -277,7 +375,7 @@ const operations: Operation[] = [
       required: ['channel'],
       additionalProperties: false,
       properties: {
-        channel: { type: 'string' },
+        channel: nameSchema,
         limit: { type: 'integer', minimum: 1, maximum: 10000 },
         since: position,
       },
@@ -292,19 +390,15 @@ const operations: Operation[] = [
       },
     },
     async handle(server, body) {
-      const channel = knownChannel(server, body);
+      const channel = name(body, 'channel');
+      channelRule(server, channel);
       const limit = integer(body, 'limit', 1, 10_000);
-      const since = body.since as Body | undefined;
-      if (since !== undefined) {
-        if (typeof since !== 'object' || since === null) throw invalid('"since" must be an object');
-        integer(since, 'offset', 0, Number.MAX_SAFE_INTEGER);
-        text(since, 'epoch', true);
-      }
+      const since = body.since;
+      if (since !== undefined && !isPosition(since))
+        throw malformed('"since" must be { offset, epoch } as a publication carries them');
       const result = await server.history(channel, {
         ...(limit !== undefined && { limit }),
-        ...(since !== undefined && {
-          since: { offset: since.offset as number, epoch: since.epoch as string },
-        }),
+        ...(since !== undefined && { since: { offset: since.offset, epoch: since.epoch } }),
       });
       // exceptConnection is an internal routing detail.
       const publications = result.publications.map(({ exceptConnection: _, ...rest }) => rest);
@@ -323,7 +417,8 @@ const operations: Operation[] = [
       properties: { members: { type: 'array', items: presenceMember } },
     },
     async handle(server, body) {
-      const channel = knownChannel(server, body);
+      const channel = name(body, 'channel');
+      channelRule(server, channel);
       return { members: await server.presence(channel) };
     },
   },
@@ -356,7 +451,15 @@ const operations: Operation[] = [
 /** The API's OpenAPI 3.1 description, built from the same table that routes requests. */
 export function openApiDocument(prefix = '/api'): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
-  const errorResponse = { $ref: '#/components/responses/Error' };
+  const errorResponses = Object.fromEntries(
+    Object.entries(STATUS_MEANING).map(([status, description]) => [
+      status,
+      {
+        description,
+        content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+      },
+    ]),
+  );
   for (const operation of operations) {
     paths[prefix + operation.path] = {
       [operation.method.toLowerCase()]: {
@@ -373,11 +476,7 @@ export function openApiDocument(prefix = '/api'): Record<string, unknown> {
             description: 'Done.',
             content: { 'application/json': { schema: operation.response } },
           },
-          '400': errorResponse,
-          '401': errorResponse,
-          '404': errorResponse,
-          '413': errorResponse,
-          '503': errorResponse,
+          ...errorResponses,
         },
       },
     };
@@ -398,12 +497,6 @@ export function openApiDocument(prefix = '/api'): Record<string, unknown> {
         apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
       },
       schemas: { Error: errorBody },
-      responses: {
-        Error: {
-          description: 'The request failed; `error.code` says why.',
-          content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
-        },
-      },
     },
   };
 }
@@ -411,7 +504,7 @@ export function openApiDocument(prefix = '/api'): Record<string, unknown> {
 function errorResponse(error: unknown): { status: number; body: unknown } {
   if (error instanceof SwitchboardError) {
     return {
-      status: STATUS[error.code] ?? 500,
+      status: HTTP_STATUS[error.code] ?? 500,
       body: {
         error: {
           code: error.code,
@@ -491,7 +584,7 @@ function send(response: ServerResponse, status: number, body: unknown, close = f
  * The server API: what a backend in any language needs to drive the gateway over HTTP. Routes
  * and the OpenAPI document come from one table, so the document cannot drift from the routes.
  */
-export function apiHandler(server: Server, options: ApiOptions) {
+export function apiHandler(server: ApiServer, options: ApiOptions) {
   const keys = (Array.isArray(options.key) ? options.key : [options.key]).filter(Boolean);
   if (keys.length === 0) throw new TypeError('api.key must be a non-empty string');
   const resolved: ResolvedApiOptions = {
@@ -529,6 +622,7 @@ export function apiHandler(server: Server, options: ApiOptions) {
       }
       const body =
         operation.method === 'POST' ? await readBody(request, resolved.maxBodyBytes) : {};
+      if (operation.body) checkShape(body, operation.body);
       send(response, 200, await operation.handle(server, body, resolved));
     } catch (error) {
       const { status, body } = errorResponse(error);

@@ -27,6 +27,7 @@ import type { Identity } from './auth.js';
 import type { ChannelRule } from './channels.js';
 import type { Gateway } from './gateway.js';
 import { TokenBucket } from './limits.js';
+import { mergeRecovery } from './recovery.js';
 import { streamSettings, streamsInProgress } from './streams.js';
 import type { Tap } from './tap.js';
 
@@ -70,6 +71,22 @@ const MAX_HISTORY_REPLY = 1000;
 /** Publications that arrive while a subscribe is being answered wait here, then follow the reply. */
 const MAX_PENDING_PUBLICATIONS = 10_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Which close follows a refused `connect`: it tells the client whether trying again can help. */
+function connectRefusalCode(code: ErrorCode): number {
+  switch (code) {
+    case ErrorCode.TOKEN_EXPIRED:
+      return CloseCode.TOKEN_EXPIRED;
+    case ErrorCode.FORBIDDEN:
+      return CloseCode.FORBIDDEN;
+    // A backend the server asks (`proxy.connect`) or the broker is down: the token may be fine.
+    case ErrorCode.UNAVAILABLE:
+    case ErrorCode.UNCERTAIN:
+      return CloseCode.TRY_AGAIN_LATER;
+    default:
+      return CloseCode.UNAUTHORIZED;
+  }
+}
 
 /** RFC 6455 allows 123 bytes of reason; cut on a character boundary so the UTF-8 stays valid. */
 function closeReason(reason: string): string {
@@ -363,14 +380,7 @@ export class Connection implements ServerConnection {
     } catch (error) {
       const err = toSwitchboardError(error);
       this.sendError(frame.id, err.code, err.message);
-      this.close(
-        err.code === ErrorCode.TOKEN_EXPIRED
-          ? CloseCode.TOKEN_EXPIRED
-          : err.code === ErrorCode.FORBIDDEN
-            ? CloseCode.FORBIDDEN
-            : CloseCode.UNAUTHORIZED,
-        err.message,
-      );
+      this.close(connectRefusalCode(err.code), err.message);
       return;
     }
     if (this.state !== 'connecting') return; // closed while the token was being checked
@@ -391,6 +401,7 @@ export class Connection implements ServerConnection {
       user: identity.userId,
       heartbeatMs: gateway.heartbeatMs,
       maxMessageBytes: gateway.limits.maxMessageBytes,
+      limits: gateway.announcedLimits,
     };
     if (identity.expiresAt !== undefined) reply.expiresAt = identity.expiresAt;
     this.reply(frame.id, reply);
@@ -476,15 +487,14 @@ export class Connection implements ServerConnection {
     // to the reply's offset.
     for (const publication of inProgress) this.sendPublication(publication);
     this.reply(frame.id, reply);
-    let last = since && reply.recovered ? since.offset : reply.offset;
-    for (const publication of replay) {
-      if (publication.offset > last) this.sendPublication(publication);
-      last = Math.max(last, publication.offset);
-    }
-    for (const publication of held) {
-      if (publication.ephemeral || publication.epoch !== reply.epoch || publication.offset > last) {
-        this.sendPublication(publication);
-      }
+    const start = since && reply.recovered ? since : reply;
+    const { send, gap } = mergeRecovery(start, replay, held);
+    for (const publication of send) this.sendPublication(publication);
+    if (gap) {
+      // The node's live feed broke while this subscribe was answered: start over from the
+      // position the client now holds, which its resubscribe recovers or reports.
+      this.close(CloseCode.RESYNC, 'channel resync');
+      return;
     }
     if (rule.options.presence) await this.joinPresence(channel, rule);
   }
@@ -500,6 +510,7 @@ export class Connection implements ServerConnection {
   }
 
   private sendPublication(publication: Publication): void {
+    if (publication.exceptConnection === this.id) return this.sendOwn(publication);
     this.sendRaw(
       this.gateway.encodePublication(publication),
       this.gateway.publicationFrame(publication),
@@ -613,7 +624,6 @@ export class Connection implements ServerConnection {
 
   /** Fan-out entry point: `raw` is the publication encoded once for every subscriber. */
   deliver(publication: Publication, raw: Buffer, frame?: MessageFrame): void {
-    if (publication.exceptConnection === this.id) return;
     const held = this.channels.get(publication.channel);
     if (held) {
       if (held.length >= MAX_PENDING_PUBLICATIONS) {
@@ -623,7 +633,18 @@ export class Connection implements ServerConnection {
       held.push(publication);
       return;
     }
-    this.sendRaw(raw, frame ?? this.gateway.publicationFrame(publication));
+    if (publication.exceptConnection === this.id) this.sendOwn(publication);
+    else this.sendRaw(raw, frame ?? this.gateway.publicationFrame(publication));
+  }
+
+  /**
+   * The sender of an `exceptSelf` publication gets its position without its data, so the offset
+   * it skips is not mistaken for a gap (ephemeral ones have no offset to skip).
+   */
+  private sendOwn(publication: Publication): void {
+    if (publication.ephemeral) return;
+    const { channel, event, offset, epoch } = publication;
+    this.sendFrame({ type: 'message', channel, event, offset, epoch, own: true });
   }
 
   send(event: string, data?: unknown): boolean {

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Broker, Publication, PublishResult } from '../broker/types.js';
 import type { Codec } from '../protocol/codec.js';
 import type {
+  ConnectLimits,
   MessageFrame,
   PresenceMember,
   ServerFrame,
@@ -30,6 +31,8 @@ export interface InternalPublishOptions {
 export interface Gateway {
   readonly codec: Codec;
   readonly limits: Limits;
+  /** The pacing limits the connect reply announces. */
+  readonly announcedLimits: ConnectLimits;
   readonly taps: readonly Tap[];
   readonly logger: Logger;
   readonly broker: Broker;

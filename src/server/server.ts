@@ -21,6 +21,7 @@ import { CloseCode } from '../protocol/close-codes.js';
 import { type Codec, jsonCodec } from '../protocol/codec.js';
 import { ErrorCode, SwitchboardError } from '../protocol/errors.js';
 import {
+  type ConnectLimits,
   isReservedEvent,
   type MessageFrame,
   PRESENCE_JOIN,
@@ -28,6 +29,7 @@ import {
   type PresenceMember,
   type ServerFrame,
 } from '../protocol/frames.js';
+import { checkPublication } from '../protocol/validate.js';
 import { Emitter } from '../shared/emitter.js';
 import { type StandardSchemaV1, validate } from '../shared/standard-schema.js';
 import { type ApiOptions, apiHandler } from './api.js';
@@ -224,6 +226,8 @@ export interface Server {
 }
 
 const USER_CHANNEL_PREFIX = '$user:';
+/** Tries of a stream chunk whose publish was UNCERTAIN (100 ms, 200 ms, … apart). */
+const UNCERTAIN_RETRIES = 4;
 /** Sent on a user's channel to make every node close that user's connections. */
 const DISCONNECT_EVENT = '$disconnect';
 
@@ -236,6 +240,7 @@ interface LocalChannel {
 class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway {
   readonly codec: Codec;
   readonly limits: Limits;
+  readonly announcedLimits: ConnectLimits;
   readonly taps: Tap[];
   readonly logger: Logger;
   readonly broker: Broker;
@@ -272,6 +277,8 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
     super();
     this.codec = options.codec ?? jsonCodec;
     this.limits = resolveLimits(options.limits);
+    const { maxInFlight, messagesPerSecond, burst, maxBatch } = this.limits;
+    this.announcedLimits = { maxInFlight, messagesPerSecond, burst, maxBatch };
     this.taps = [...(options.taps ?? [])];
     this.logger = options.logger ?? defaultLogger;
     this.ownsBroker = options.broker === undefined;
@@ -655,9 +662,38 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
       return result;
     } catch (error) {
       if (this.taps.length) this.brokerTimed(channel, started, false);
-      if (error instanceof SwitchboardError) throw error;
-      this.logger.error({ err: error, channel }, 'broker publish failed');
-      throw new SwitchboardError(ErrorCode.UNAVAILABLE, 'Publication could not be stored; retry');
+      throw this.brokerFailure(error, channel, 'broker publish failed');
+    }
+  }
+
+  /**
+   * What a broker's failure becomes for the caller: its own typed error (UNAVAILABLE, a refusal;
+   * UNCERTAIN, maybe published) or, for anything else, UNAVAILABLE with the cause logged here.
+   */
+  private brokerFailure(error: unknown, channel: string, what: string): SwitchboardError {
+    if (error instanceof SwitchboardError) return error;
+    this.logger.error({ err: error, channel }, what);
+    return new SwitchboardError(ErrorCode.UNAVAILABLE, 'Broker unavailable; retry');
+  }
+
+  /**
+   * A stream's chunks cannot be retried by the app (the next write takes the next seq), so an
+   * UNCERTAIN publish is retried here with the same key, which applies it once, for a few tries.
+   */
+  private async publishSurely(
+    channel: string,
+    event: string,
+    data: unknown,
+    options: InternalPublishOptions,
+  ): Promise<PublishResult> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.publishToBroker(channel, event, data, options);
+      } catch (error) {
+        const uncertain = error instanceof SwitchboardError && error.code === ErrorCode.UNCERTAIN;
+        if (!uncertain || attempt >= UNCERTAIN_RETRIES) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
+      }
     }
   }
 
@@ -699,6 +735,10 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
   ): Promise<PublishResult> {
     if (isReservedEvent(event))
       return Promise.reject(new TypeError(`"${event}" is a reserved event name`));
+    // The rules a client's publish meets (names, nesting, key length): data no client could
+    // send would be data no client could read back.
+    const checked = checkPublication({ channel, event, data, key: options.idempotencyKey });
+    if (!checked.ok) return Promise.reject(new SwitchboardError(checked.code, checked.message));
     const ephemeral =
       options.ephemeral ?? matchChannel(this.rules, channel)?.options.ephemeral?.includes(event);
     return this.publishToBroker(channel, event, data, {
@@ -723,7 +763,10 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
       const marker = status === undefined ? { id, seq } : { id, seq, status };
       seq++;
       this.streams.track(channel, event, marker, settings.timeoutMs);
-      return this.publishToBroker(channel, event, data, { stream: marker });
+      return this.publishSurely(channel, event, data, {
+        stream: marker,
+        idempotencyKey: `${id}:${marker.seq}`,
+      });
     };
     await send(options.data, 'open');
     return {
@@ -736,15 +779,24 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
   }
 
   presence(channel: string): Promise<PresenceMember[]> {
-    return this.broker.presence(channel);
+    return this.broker
+      .presence(channel)
+      .catch((error) =>
+        Promise.reject(this.brokerFailure(error, channel, 'broker presence failed')),
+      );
   }
 
   history(channel: string, query?: HistoryQuery): Promise<HistoryResult> {
-    return this.broker.history(channel, query);
+    return this.broker
+      .history(channel, query)
+      .catch((error) =>
+        Promise.reject(this.brokerFailure(error, channel, 'broker history failed')),
+      );
   }
 
   async sendToUser(userId: string, event: string, data?: unknown): Promise<void> {
-    await this.broker.publish(USER_CHANNEL_PREFIX + userId, { event, data }, { ephemeral: true });
+    if (isReservedEvent(event)) throw new TypeError(`"${event}" is a reserved event name`);
+    await this.publishToBroker(USER_CHANNEL_PREFIX + userId, event, data, { ephemeral: true });
   }
 
   sendToConnection(connectionId: string, event: string, data?: unknown): boolean {
@@ -778,6 +830,10 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server, Gateway
 
   channelPattern(channel: string): string | undefined {
     return matchChannel(this.rules, channel)?.pattern;
+  }
+
+  channelRule(channel: string): ChannelRule | undefined {
+    return matchChannel(this.rules, channel);
   }
 
   private nodeReport(): NodeReport {

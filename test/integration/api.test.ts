@@ -95,7 +95,7 @@ describe('HTTP server API', () => {
     expect(many.body.results.map((r: any) => r.offset ?? r.error.code)).toEqual([
       3,
       ErrorCode.NOT_FOUND,
-      ErrorCode.VALIDATION_FAILED,
+      ErrorCode.BAD_FRAME,
       4,
     ]);
     await waitFor(() => received.length === 4, 5_000, 'four messages');
@@ -174,8 +174,8 @@ describe('HTTP server API', () => {
     const cases: [string, unknown, number, string][] = [
       ['/publish', '{not json', 400, ErrorCode.BAD_FRAME],
       ['/publish', '[1,2]', 400, ErrorCode.BAD_FRAME],
-      ['/publish', { channel: 'chat:a' }, 400, ErrorCode.VALIDATION_FAILED],
-      ['/publish', { channel: 5, event: 'm' }, 400, ErrorCode.VALIDATION_FAILED],
+      ['/publish', { channel: 'chat:a' }, 400, ErrorCode.BAD_FRAME],
+      ['/publish', { channel: 5, event: 'm' }, 400, ErrorCode.BAD_FRAME],
       ['/publish', { channel: '$health', event: 'm' }, 404, ErrorCode.NOT_FOUND],
       [
         '/publish',
@@ -183,8 +183,8 @@ describe('HTTP server API', () => {
         413,
         ErrorCode.TOO_LARGE,
       ],
-      ['/history', { channel: 'chat:a', limit: -1 }, 400, ErrorCode.VALIDATION_FAILED],
-      ['/user/disconnect', { user: 'a', code: 1000 }, 400, ErrorCode.VALIDATION_FAILED],
+      ['/history', { channel: 'chat:a', limit: -1 }, 400, ErrorCode.BAD_FRAME],
+      ['/user/disconnect', { user: 'a', code: 1000 }, 400, ErrorCode.BAD_FRAME],
       ['/nope', {}, 404, ErrorCode.NOT_FOUND],
     ];
     for (const [path, body, status, code] of cases) {
