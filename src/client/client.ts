@@ -10,9 +10,10 @@ import {
   type ServerFrame,
   type SubscribeReply,
 } from '../protocol/frames.js';
-import { parseServerFrame } from '../protocol/validate.js';
+import { parseServerFrame } from '../protocol/server-frame.js';
 import { Emitter } from '../shared/emitter.js';
 import { backoffDelay, type ReconnectOptions } from './backoff.js';
+import { Pacer } from './outbox.js';
 import { type PublishCallOptions, Subscription, type SubscriptionHost } from './subscription.js';
 
 export type ClientState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
@@ -92,6 +93,10 @@ interface Pending {
   sentAt: number;
   /** Encoded size, measured for entries that wait while offline (they count against maxBytes). */
   bytes: number;
+  /** A publish answered UNCERTAIN: the last such answer, given to the app if its TTL runs out. */
+  uncertain?: SwitchboardError;
+  /** Retries after UNCERTAIN so far, minus one: the next retry's backoff attempt. */
+  retries?: number;
 }
 
 const OPEN = 1;
@@ -107,7 +112,10 @@ function fits(data: string | Uint8Array, limit: number): boolean {
 }
 
 const MAX_BATCH = 50;
-/** A connection that lasted this long counts as a success: the next drop retries from the first delay. */
+/**
+ * A connection that lasted this long counts as a success: the next drop retries from the first
+ * delay. Likewise a subscription that stayed in sync this long after a resubscribe.
+ */
 const STABLE_MS = 5_000;
 
 /**
@@ -141,6 +149,21 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
   #closeError: SwitchboardError | undefined;
   #heartbeatMs = 0;
   #maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES;
+  /** The current connection's pacing (the limits its connect reply announced). */
+  #pacer = new Pacer(undefined, MAX_BATCH);
+  /** Waiting for a token: the outbox sends again when it fires. */
+  #paceTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The outbox could not send everything at its last flush: what is queued now will wait. */
+  #blocked = false;
+  /**
+   * Ids of requests given up on (timed out) while sent on this connection: the server still
+   * counts them in flight until it answers, so the client does too.
+   */
+  #abandoned = new Set<number>();
+  /** Publishes answered UNCERTAIN, waiting for their retry. */
+  #delayed = new Map<Pending, ReturnType<typeof setTimeout>>();
+  /** The error the server answered the current connection's `connect` with. */
+  #refusal: SwitchboardError | undefined;
   #session = randomId();
   #publishCount = 0;
   #m = {
@@ -239,9 +262,11 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
             this.#disconnected(CloseCode.AUTH_TIMEOUT, 'connect timed out');
             return;
           }
-          // An error reply comes with the server's own close code, which says whether to retry.
+          // An error reply comes with the server's own close code, which says whether to retry;
+          // if it says not to, connect() rejects with this error.
           // A server that refuses and then keeps the socket open would hang the client forever:
           // past the request timeout, it is treated as a broken server and tried again later.
+          this.#refusal = error;
           const timer = setTimeout(() => {
             this.#retryTimers.delete(timer);
             if (this.#ws !== ws) return;
@@ -264,6 +289,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
     this.userId = reply.user;
     this.#heartbeatMs = reply.heartbeatMs;
     this.#maxMessageBytes = reply.maxMessageBytes || DEFAULT_MAX_MESSAGE_BYTES;
+    this.#pacer = new Pacer(reply.limits, MAX_BATCH);
     this.#startLiveness();
     this.#scheduleRefresh(reply.expiresAt);
     // Subscriptions first, so publishes queued meanwhile land after the client is listening.
@@ -281,10 +307,13 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
     this.#connectedAt = 0;
     this.#ws = undefined;
     this.connectionId = undefined;
+    const refusal = this.#refusal;
+    this.#refusal = undefined;
     for (const timer of this.#retryTimers) clearTimeout(timer);
     this.#retryTimers.clear();
     clearInterval(this.#liveTimer);
     clearTimeout(this.#refreshTimer);
+    this.#stopPacing();
     const resend: Pending[] = [];
     for (const pending of this.#inflight.values()) {
       const { frame } = pending;
@@ -304,11 +333,25 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
     this.#queue = resend.concat(
       this.#queue.filter((p) => p.frame.type !== 'subscribe' && p.frame.type !== 'unsubscribe'),
     );
-    for (const sub of this.#subs.values()) sub.state = 'subscribing';
+    for (const sub of this.#subs.values()) {
+      sub.state = 'subscribing';
+      sub.resyncing = false;
+    }
     if (this.state === 'closed') return;
     const why = `${code}${reason ? ` ${reason}` : ''}`;
-    if (!shouldReconnect(code) || this.#o.reconnect === false) {
-      this.#shutdown(why, code === 4001 ? ErrorCode.UNAUTHORIZED : ErrorCode.CLOSED);
+    // A fixed token that expired stays expired: retrying cannot help.
+    const expired = code === CloseCode.TOKEN_EXPIRED && typeof this.#o.token !== 'function';
+    if (expired || !shouldReconnect(code) || this.#o.reconnect === false) {
+      // A refused connect says why; otherwise the close code does.
+      this.#shutdown(
+        why,
+        refusal ??
+          (expired
+            ? ErrorCode.TOKEN_EXPIRED
+            : code === CloseCode.UNAUTHORIZED
+              ? ErrorCode.UNAUTHORIZED
+              : ErrorCode.CLOSED),
+      );
     } else {
       this.#retry(why);
     }
@@ -325,10 +368,12 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
     this.#retryTimer = setTimeout(() => void this.#open(), delay);
   }
 
-  #shutdown(reason: string, code: ErrorCode): void {
+  #shutdown(reason: string, cause: ErrorCode | SwitchboardError): void {
     if (this.state === 'closed') return;
-    const error = new SwitchboardError(code, reason);
+    const error = cause instanceof SwitchboardError ? cause : new SwitchboardError(cause, reason);
     this.#closeError = error;
+    this.#refusal = undefined;
+    this.#stopPacing();
     this.#setState('closed', reason);
     clearTimeout(this.#retryTimer);
     clearInterval(this.#liveTimer);
@@ -342,13 +387,18 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
       ws.onclose = ws.onmessage = ws.onopen = null;
       ws.close(1000);
     }
-    for (const pending of [...this.#inflight.values(), ...this.#queue]) {
+    for (const timer of this.#delayed.values()) clearTimeout(timer);
+    for (const pending of [...this.#inflight.values(), ...this.#queue, ...this.#delayed.keys()]) {
       clearTimeout(pending.timer);
       pending.reject(error);
     }
     this.#inflight.clear();
+    this.#delayed.clear();
     this.#queue = [];
-    for (const sub of this.#subs.values()) sub.state = 'subscribing';
+    for (const sub of this.#subs.values()) {
+      sub.state = 'subscribing';
+      sub.resyncing = false;
+    }
   }
 
   #setState(state: ClientState, reason?: string): void {
@@ -447,17 +497,16 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
   /** Every request settles exactly once: reply, error reply, timeout, disconnect or close. */
   #request<T>(frame: Frame, timeoutMs: number, immediate = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      if (this.state === 'closed' || this.state === 'idle') {
-        if (frame.type !== 'subscribe')
-          return reject(
-            new SwitchboardError(ErrorCode.CLOSED, 'Client is not connected; call connect()'),
-          );
-      }
-      const max = this.#o.outbox?.maxEntries ?? 1000;
-      if (this.#queue.length >= max)
+      // Before connect() requests wait in the outbox like offline ones: a component may publish
+      // before its provider connects. Only a closed client refuses.
+      if (this.state === 'closed')
+        return reject(new SwitchboardError(ErrorCode.CLOSED, 'Client is closed'));
+      // The connect request never waits, and a full outbox must not keep it from reconnecting.
+      if (!immediate && this.#queue.length >= (this.#o.outbox?.maxEntries ?? 1000))
         return reject(new SwitchboardError(ErrorCode.LIMIT_EXCEEDED, 'Outbox is full'));
-      // Only what waits for a connection can pile up; while connected the queue drains each tick.
-      const bytes = !immediate && this.state !== 'connected' ? this.#size(frame) : 0;
+      // Only what waits (for a connection, or for the server's limits) can pile up.
+      const bytes =
+        !immediate && (this.state !== 'connected' || this.#blocked) ? this.#size(frame) : 0;
       if (bytes > 0 && this.#waitingBytes() + bytes > (this.#o.outbox?.maxBytes ?? 1024 * 1024))
         return reject(new SwitchboardError(ErrorCode.LIMIT_EXCEEDED, 'Outbox is full (bytes)'));
       const pending: Pending = {
@@ -468,24 +517,34 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
         sentAt: 0,
         bytes,
       };
-      pending.timer = setTimeout(() => {
-        // Expired: never sent afterwards, whether it was waiting or in flight.
-        this.#inflight.delete(frame.id);
-        const index = this.#queue.indexOf(pending);
-        if (index >= 0) this.#queue.splice(index, 1);
-        reject(
-          new SwitchboardError(
-            ErrorCode.TIMEOUT,
-            `No reply to "${frame.type}" within ${timeoutMs} ms`,
-          ),
-        );
-      }, timeoutMs);
+      pending.timer = setTimeout(() => this.#expire(pending, timeoutMs), timeoutMs);
       if (immediate) this.#send([pending]);
       else {
         this.#queue.push(pending);
         this.#flush();
       }
     });
+  }
+
+  /** Expired: never sent afterwards, whether it was waiting, in flight or about to be retried. */
+  #expire(pending: Pending, timeoutMs: number): void {
+    const { frame } = pending;
+    if (this.#inflight.get(frame.id) === pending) {
+      this.#inflight.delete(frame.id);
+      // The server answers it some day and counts it until then.
+      this.#abandoned.add(frame.id);
+    }
+    const index = this.#queue.indexOf(pending);
+    if (index >= 0) this.#queue.splice(index, 1);
+    clearTimeout(this.#delayed.get(pending));
+    this.#delayed.delete(pending);
+    pending.reject(
+      pending.uncertain ??
+        new SwitchboardError(
+          ErrorCode.TIMEOUT,
+          `No reply to "${frame.type}" within ${timeoutMs} ms`,
+        ),
+    );
   }
 
   #size(frame: Frame): number {
@@ -505,16 +564,48 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
     this.#flushScheduled = true;
     queueMicrotask(() => {
       this.#flushScheduled = false;
-      if (this.state !== 'connected') return;
-      while (this.#queue.length > 0) this.#send(this.#queue.splice(0, MAX_BATCH));
+      this.#drain();
     });
   }
 
-  #send(batch: Pending[]): void {
+  /**
+   * Sends as much of the queue as the server's limits allow: no more requests awaiting replies
+   * than `maxInFlight`, no more frames than its token bucket holds, batches of at most
+   * `maxBatch`. The rest waits, in order, for replies (each one flushes again) or for the next
+   * token (a timer); nothing is dropped and nothing is sent to be refused.
+   */
+  #drain(): void {
+    clearTimeout(this.#paceTimer);
+    this.#paceTimer = undefined;
+    const pacer = this.#pacer;
+    while (this.state === 'connected' && this.#queue.length > 0) {
+      const room = pacer.inFlight - this.#inflight.size - this.#abandoned.size;
+      const count = Math.min(this.#queue.length, pacer.batch, room, pacer.tokens());
+      if (count <= 0) {
+        this.#blocked = true;
+        if (room > 0) this.#paceTimer = setTimeout(() => this.#drain(), pacer.wait());
+        return;
+      }
+      if (!this.#send(this.#queue.splice(0, count))) break;
+      pacer.spend(count);
+    }
+    this.#blocked = false;
+  }
+
+  #stopPacing(): void {
+    this.#pacer = new Pacer(undefined, MAX_BATCH);
+    clearTimeout(this.#paceTimer);
+    this.#paceTimer = undefined;
+    this.#blocked = false;
+    this.#abandoned.clear();
+  }
+
+  #send(batch: Pending[]): boolean {
     const ws = this.#ws;
     if (!ws || ws.readyState !== OPEN) {
+      // Closing: the close event requeues what is in flight; this waits with the rest.
       this.#queue.unshift(...batch);
-      return;
+      return false;
     }
     const now = Date.now();
     const frames = batch.map((p) => {
@@ -523,6 +614,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
       return p.frame;
     });
     this.#writeBatch(frames);
+    return true;
   }
 
   /**
@@ -575,23 +667,95 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
       case 'ping':
         return this.#write({ type: 'pong' });
       case 'message': {
-        if (frame.channel === undefined) return this.emit('message', frame.event, frame.data);
-        return this.#subs.get(frame.channel)?.deliver(frame);
+        if (frame.channel === undefined) {
+          if (frame.own !== true) this.emit('message', frame.event, frame.data);
+          return;
+        }
+        const sub = this.#subs.get(frame.channel);
+        if (sub && !sub.deliver(frame)) this.#resync(sub);
+        return;
       }
       case 'reply':
       case 'error': {
         const pending = frame.id === undefined ? undefined : this.#inflight.get(frame.id);
+        // Each answer frees a request slot: what waits for one goes now.
+        if (this.#queue.length > 0) this.#flush();
         if (!pending) {
+          // A late answer to a request given up on is no news to anyone.
+          if (frame.id !== undefined && this.#abandoned.delete(frame.id)) return;
           if (frame.type === 'error') this.emit('error', toError(frame));
           return;
         }
         this.#inflight.delete(frame.id!);
-        clearTimeout(pending.timer);
         this.#m.rttMs = Date.now() - pending.sentAt;
-        if (frame.type === 'reply') pending.resolve(frame.data as never);
-        else pending.reject(toError(frame));
+        if (frame.type === 'reply') {
+          clearTimeout(pending.timer);
+          pending.resolve(frame.data as never);
+          return;
+        }
+        const error = toError(frame);
+        // Once an attempt's outcome was unknown, a later refusal of a retry says nothing of it:
+        // the publish stays uncertain and keeps being asked until its time to live runs out.
+        const unknown =
+          error.code === ErrorCode.UNCERTAIN ||
+          (pending.uncertain !== undefined && error.code === ErrorCode.UNAVAILABLE);
+        if (!unknown || pending.frame.type !== 'publish') {
+          clearTimeout(pending.timer);
+          return pending.reject(error);
+        }
+        // The server could not tell whether it published: asked again with the same idempotency
+        // key (applied at most once), after a growing delay, until its time to live runs out.
+        if (error.code === ErrorCode.UNCERTAIN) pending.uncertain = error;
+        const timer = setTimeout(
+          () => {
+            this.#delayed.delete(pending);
+            this.#queue.unshift(pending);
+            this.#flush();
+          },
+          backoffDelay((pending.retries = (pending.retries ?? -1) + 1), this.#o.reconnect || {}),
+        );
+        this.#delayed.set(pending, timer);
       }
     }
+  }
+
+  /**
+   * A subscription saw a publication out of order (an offset past the next one, or another
+   * epoch): something in between was lost on the way. It resubscribes from its position, and
+   * the server replays what was missed or says it cannot (a gap). Consecutive resubscribes of
+   * one subscription wait longer and longer, so a broken server cannot make it spin.
+   */
+  #resync(sub: Subscription): void {
+    if (sub.resyncing) return;
+    sub.resyncing = true;
+    if (Date.now() - (sub.resyncedAt ?? 0) >= STABLE_MS) sub.resyncs = 0;
+    const attempt = sub.resyncs ?? 0;
+    sub.resyncs = attempt + 1;
+    // Cleared with the connection: the reconnect resubscribes from the position anyway.
+    const timer = setTimeout(
+      () => {
+        this.#retryTimers.delete(timer);
+        if (this.#subs.get(sub.channel) !== sub) return;
+        const done = () => {
+          sub.resyncing = false;
+        };
+        const unsubscribe: Frame = { type: 'unsubscribe', id: this.#id(), channel: sub.channel };
+        this.#queue.unshift(
+          {
+            frame: unsubscribe,
+            resolve: done,
+            reject: done,
+            timer: undefined,
+            sentAt: 0,
+            bytes: 0,
+          },
+          this.#subscribeRequest(sub),
+        );
+        this.#flush();
+      },
+      attempt && backoffDelay(attempt - 1, this.#o.reconnect || {}),
+    );
+    this.#retryTimers.add(timer);
   }
 
   // ── public API ───────────────────────────────────────────────────────────────────────────
@@ -651,6 +815,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
           return;
         }
         sub.retries = 0;
+        if (sub.resyncs) sub.resyncedAt = Date.now();
         sub.subscribed(reply);
       }) as (data: never) => void,
       reject: (error) => {
@@ -708,7 +873,11 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
   }
 
   metrics(): ClientMetrics {
-    return { state: this.state, ...this.#m, queueDepth: this.#queue.length + this.#inflight.size };
+    return {
+      state: this.state,
+      ...this.#m,
+      queueDepth: this.#queue.length + this.#inflight.size + this.#delayed.size,
+    };
   }
 
   #log(...args: unknown[]): void {

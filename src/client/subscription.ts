@@ -8,6 +8,7 @@ import type {
   StreamPosition,
   SubscribeReply,
 } from '../protocol/frames.js';
+import { step } from '../protocol/position.js';
 import { Emitter } from '../shared/emitter.js';
 
 export type SubscriptionState = 'subscribing' | 'subscribed' | 'unsubscribed';
@@ -87,6 +88,14 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   position: StreamPosition | undefined;
   /** @internal Consecutive UNAVAILABLE answers to this subscription's subscribe. */
   retries: number | undefined;
+  /**
+   * @internal Set when a publication arrived out of order: the client resubscribes from
+   * `position`, and publications arriving meanwhile are dropped (the resubscribe replays them).
+   */
+  resyncing = false;
+  /** @internal Resubscribes in a row, for their backoff; and when the last one was answered. */
+  resyncs: number | undefined;
+  resyncedAt: number | undefined;
   #waiters: [() => void, (error: SwitchboardError) => void][] = [];
 
   constructor(
@@ -165,21 +174,31 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     this.emit('unsubscribed', undefined as never, undefined as never);
   }
 
-  /** @internal Delivers a publication unless it was delivered before (same epoch, offset not newer). */
-  deliver(frame: MessageFrame): void {
+  /**
+   * @internal Delivers publications exactly once and in order. Within an epoch offsets are
+   * 1, 2, 3, …: once subscribed, the next offset is delivered, one already delivered is dropped,
+   * and anything else (a jump, another epoch) means something was missed: it is not delivered
+   * and this returns false, for the client to resubscribe from `position`. Before the subscribe
+   * reply (stream chunks in progress come ahead of it) anything newer is taken. The sender's own
+   * `exceptSelf` publications arrive without data (`own`): they move the position, nothing else.
+   */
+  deliver(frame: MessageFrame): boolean {
     const { offset, epoch } = frame;
     const meta: MessageMeta = { channel: this.channel, event: frame.event };
     if (offset !== undefined && epoch !== undefined) {
-      const position = this.position;
-      if (position && position.epoch === epoch && offset <= position.offset) return;
+      const where = step(this.position, offset, epoch);
+      if (this.resyncing || where === 'seen') return true;
+      if (this.state === 'subscribed' && where !== 'next') return false;
       this.position = { offset, epoch };
       meta.offset = offset;
       meta.epoch = epoch;
-    } else if (!frame.ephemeral) return;
+    } else if (!frame.ephemeral) return true;
     else meta.ephemeral = true;
+    if (frame.own === true) return true;
     if (frame.user !== undefined) meta.user = frame.user;
     if (frame.stream !== undefined) meta.stream = frame.stream;
     this.emit(frame.event, frame.data, meta);
     this.emit('*', frame.data, meta);
+    return true;
   }
 }

@@ -313,7 +313,12 @@ describe('auth edge cases found in review', () => {
     expect(answer).toMatchObject({ code: ErrorCode.FORBIDDEN, message: 'Account suspended' });
     expect((await socket.closedWith()).code).toBe(CloseCode.FORBIDDEN);
     const c = client(url, { token: 'anything' });
-    await expect(c.connect()).rejects.toMatchObject({ code: ErrorCode.CLOSED });
+    // connect() rejects with the server's own answer, not a bare CLOSED.
+    await expect(c.connect()).rejects.toMatchObject({
+      code: ErrorCode.FORBIDDEN,
+      message: 'Account suspended',
+    });
+    expect(c.state).toBe('closed');
   });
 
   it('a ping before connect is refused like any other frame', async () => {
