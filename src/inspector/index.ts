@@ -1,13 +1,21 @@
+/**
+ * `switchboard/inspector`: attaches capture and the live panel to a gateway or a plain `ws`
+ * server. Only wiring lives here; every part has its own module.
+ */
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocketServer } from 'ws';
-import type { Server } from '../server/server.js';
-import { gatewayCapture, wsCapture } from './capture.js';
-import { createPanel } from './panel.js';
-import { InspectorStore, type StoreLimits } from './store.js';
+import type { Server } from '../server/types.js';
+import { gatewayCapture } from './capture-gateway.js';
+import { wsCapture } from './capture-ws.js';
+import { claimPath } from './claim-path.js';
+import type { StoreLimits } from './limits.js';
+import { createPanel, isPanelPath, type PanelOptions } from './panel.js';
+import { InspectorStore } from './store.js';
 
-export type { ConnectionRecord, Filter, FrameRecord, StoreLimits, StoreStats } from './store.js';
+export type { StoreLimits } from './limits.js';
 export { InspectorStore } from './store.js';
+export type { ConnectionRecord, Filter, FrameRecord, StoreStats } from './types.js';
 
 export interface InspectorOptions {
   /** URL path of the panel. Default '/inspector'. */
@@ -74,8 +82,6 @@ export function attachInspector(
   };
 }
 
-type PanelOptions = Parameters<typeof createPanel>[2];
-
 function attachToGateway(
   server: Server,
   store: InspectorStore,
@@ -103,10 +109,7 @@ function attachToWs(
     );
   const { target, detach } = wsCapture(store, wss);
   const panel = createPanel(store, target, options);
-  const isPanel = (request: IncomingMessage) => {
-    const pathname = new URL(request.url ?? '/', 'http://inspector').pathname;
-    return pathname === options.path || pathname.startsWith(`${options.path}/`);
-  };
+  const isPanel = (request: IncomingMessage) => isPanelPath(options.path, request);
   const restoreRequest = claimPath(
     http,
     'request',
@@ -124,31 +127,4 @@ function attachToWs(
     },
   );
   return [detach, restoreRequest, restoreUpgrade, panel.close];
-}
-
-/**
- * Takes the panel's path on a server that already has listeners (a `ws` server attached to it
- * would otherwise answer the panel's upgrade with 400): the existing listeners keep every other
- * request. Returns the function that puts them back.
- */
-function claimPath<A extends unknown[]>(
-  http: HttpServer,
-  event: 'request' | 'upgrade',
-  isPanel: (request: IncomingMessage) => boolean,
-  handler: (...args: A) => void,
-): () => void {
-  const existing = http.listeners(event) as ((...args: unknown[]) => void)[];
-  const wrapped = existing.map((listener) => (...args: unknown[]) => {
-    if (!isPanel(args[0] as IncomingMessage)) listener.apply(http, args);
-  });
-  const own = (...args: unknown[]) => {
-    if (isPanel(args[0] as IncomingMessage)) handler(...(args as A));
-  };
-  http.removeAllListeners(event);
-  http.on(event, own);
-  for (const listener of wrapped) http.on(event, listener);
-  return () => {
-    http.removeAllListeners(event);
-    for (const listener of existing) http.on(event, listener);
-  };
 }

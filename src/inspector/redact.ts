@@ -1,4 +1,9 @@
+/**
+ * Credentials never reach the panel, an export or a log: headers and query parameters are
+ * redacted when a connection is captured, tokens in frames whenever a frame's text is read.
+ */
 import type { IncomingMessage } from 'node:http';
+import { pathOf, queryOf } from '../server/http.js';
 
 const SECRET_HEADERS = new Set([
   'authorization',
@@ -29,11 +34,10 @@ export function splitUrl(request: IncomingMessage): {
   path: string;
   query: Record<string, string>;
 } {
-  const url = new URL(request.url ?? '/', 'http://inspector');
   const query: Record<string, string> = {};
-  for (const [name, value] of url.searchParams)
+  for (const [name, value] of queryOf(request))
     query[name] = SECRET_PARAMS.test(name) ? REDACTED : value;
-  return { path: url.pathname, query };
+  return { path: pathOf(request), query };
 }
 
 const TOKEN_FIELD = /"(token|password|secret|credential)"\s*:\s*"(?:[^"\\]|\\.)*"/g;

@@ -1,7 +1,7 @@
-import type { IncomingMessage } from 'node:http';
-import { describe, expect, it } from 'vitest';
-import { redactHeaders, redactText, splitUrl } from './redact.js';
+import { describe, expect, it, vi } from 'vitest';
+import type { FrameKeeper } from './frames.js';
 import { InspectorStore } from './store.js';
+import type { StoreEvent } from './types.js';
 
 const open = (store: InspectorStore, id: string, connectedAt = Date.now()) =>
   store.openConnection({ id, status: 'open', path: '/ws', query: {}, headers: {}, connectedAt });
@@ -79,8 +79,8 @@ describe('InspectorStore bounds', () => {
     // The ten newest frames overall, oldest first; f9990 left earlier, pushed out of a's own ring.
     const newest = ['1', '2', '3', '4', '5', '6', '7', '8', '9'].map((n) => `f999${n}`);
     expect(kept).toEqual(['f9989', ...newest]);
-    const order = store as unknown as { orderFrames: unknown[]; orderHead: number };
-    expect(order.orderFrames.length - order.orderHead).toBeLessThan(2 * 10 + 1024 + 1);
+    const { keeper } = store as unknown as { keeper: FrameKeeper };
+    expect(keeper.queued).toBeLessThan(2 * 10 + 1024 + 1);
     store.updateConnection('a', { status: 'closed', closedAt: Date.now() - 1e9 });
     store.sweep();
     for (let i = 0; i < 10; i++) frame(store, 'b', `g${i}`);
@@ -109,24 +109,107 @@ describe('InspectorStore bounds', () => {
   });
 });
 
-describe('redaction', () => {
-  it('hides credentials in headers, query strings and frames', () => {
-    const request = {
-      url: '/ws?token=abc&room=1&api_key=k',
-      headers: { authorization: 'Bearer abc', cookie: 'sid=1', host: 'x', 'user-agent': 'test' },
-    } as unknown as IncomingMessage;
-    expect(redactHeaders(request)).toEqual({
-      authorization: '[redacted]',
-      cookie: '[redacted]',
-      host: 'x',
-      'user-agent': 'test',
-    });
-    expect(splitUrl(request)).toEqual({
-      path: '/ws',
-      query: { token: '[redacted]', room: '1', api_key: '[redacted]' },
-    });
-    expect(redactText('{"type":"connect","id":1,"token":"eyJ.a\\"b.c","version":1}')).toBe(
-      '{"type":"connect","id":1,"token":"[redacted]","version":1}',
+describe('InspectorStore live events and lifecycle', () => {
+  it('tells listeners about connections, frames and forgotten connections, until they stop', () => {
+    const store = new InspectorStore({ closedRetentionMs: 1000 });
+    const events: StoreEvent[] = [];
+    const stop = store.listen((event) => events.push(event));
+    open(store, 'a');
+    store.record(
+      'a',
+      'in',
+      35,
+      'connect',
+      undefined,
+      undefined,
+      1,
+      '{"type":"connect","token":"t"}',
+      false,
+      true,
     );
+    store.noteError('a', 'FORBIDDEN: no');
+    store.updateConnection('a', { status: 'closed', closedAt: Date.now() - 2000 });
+    store.sweep();
+    expect(events.map((e) => e.type)).toEqual([
+      'connection',
+      'frame',
+      'connection',
+      'connection',
+      'forget',
+    ]);
+    const framed = events[1] as Extract<StoreEvent, { type: 'frame' }>;
+    expect(framed.frame).toMatchObject({
+      connection: 'a',
+      type: 'connect',
+      id: 1,
+      text: '{"type":"connect","token":"[redacted]"}',
+    });
+    expect(framed.connection.messagesIn).toBe(1);
+    stop();
+    open(store, 'b');
+    expect(events).toHaveLength(5);
+  });
+
+  it('builds no frame view while nobody listens', async () => {
+    const view = await import('./view.js');
+    const spy = vi.spyOn(view, 'frameView');
+    const store = new InspectorStore();
+    open(store, 'a');
+    frame(store, 'a', 'quiet');
+    expect(spy).not.toHaveBeenCalled();
+    const stop = store.listen(() => {});
+    frame(store, 'a', 'heard');
+    expect(spy).toHaveBeenCalledOnce();
+    stop();
+    frame(store, 'a', 'quiet again');
+    expect(spy).toHaveBeenCalledOnce();
+    spy.mockRestore();
+  });
+
+  it('ignores frames and changes for connections it does not track', () => {
+    const store = new InspectorStore();
+    frame(store, 'nobody', 'x');
+    store.updateConnection('nobody', { user: 'u' });
+    store.noteError('nobody', 'E');
+    expect(store.stats()).toEqual({
+      connections: 0,
+      frames: 0,
+      bytes: 0,
+      droppedConnections: 0,
+      droppedFrames: 0,
+    });
+    expect(store.has('nobody')).toBe(false);
+    expect(store.connection('nobody')).toBeUndefined();
+  });
+
+  it('counts traffic each way and finds a frame by its sequence number', () => {
+    const store = new InspectorStore();
+    open(store, 'a');
+    frame(store, 'a', 'in!', 'in');
+    frame(store, 'a', 'out!!', 'out');
+    expect(store.connection('a')).toMatchObject({
+      messagesIn: 1,
+      bytesIn: 3,
+      messagesOut: 1,
+      bytesOut: 5,
+    });
+    const [first, second] = store.frames();
+    expect(store.frame(second!.seq)?.text).toBe('out!!');
+    expect(store.frame(first!.seq)?.direction).toBe('in');
+    expect(store.frame(9999)).toBeUndefined();
+    expect(store.frames({}, 1)).toEqual([second]);
+  });
+
+  it('clear() forgets everything but keeps counting from where it was', () => {
+    const store = new InspectorStore({ maxFramesPerConnection: 2 });
+    open(store, 'a');
+    for (let i = 0; i < 5; i++) frame(store, 'a', `f${i}`);
+    const before = store.frames().at(-1)!.seq;
+    store.clear();
+    expect(store.stats()).toMatchObject({ connections: 0, frames: 0, bytes: 0, droppedFrames: 3 });
+    open(store, 'a');
+    frame(store, 'a', 'again');
+    expect(store.frames()[0]!.seq).toBeGreaterThan(before);
+    expect(store.stats()).toMatchObject({ connections: 1, frames: 1 });
   });
 });

@@ -1,0 +1,42 @@
+import type { IncomingMessage } from 'node:http';
+import { describe, expect, it } from 'vitest';
+import { redactHeaders, redactText, splitUrl } from './redact.js';
+
+describe('redaction', () => {
+  it('hides credentials in headers, query strings and frames', () => {
+    const request = {
+      url: '/ws?token=abc&room=1&api_key=k',
+      headers: { authorization: 'Bearer abc', cookie: 'sid=1', host: 'x', 'user-agent': 'test' },
+    } as unknown as IncomingMessage;
+    expect(redactHeaders(request)).toEqual({
+      authorization: '[redacted]',
+      cookie: '[redacted]',
+      host: 'x',
+      'user-agent': 'test',
+    });
+    expect(splitUrl(request)).toEqual({
+      path: '/ws',
+      query: { token: '[redacted]', room: '1', api_key: '[redacted]' },
+    });
+    expect(redactText('{"type":"connect","id":1,"token":"eyJ.a\\"b.c","version":1}')).toBe(
+      '{"type":"connect","id":1,"token":"[redacted]","version":1}',
+    );
+  });
+
+  it('keeps the raw path (no URL normalisation) and every other parameter', () => {
+    const request = { url: '/a/b?x=1&x=2&password=p', headers: {} } as unknown as IncomingMessage;
+    expect(splitUrl(request)).toEqual({ path: '/a/b', query: { x: '2', password: '[redacted]' } });
+    expect(splitUrl({ headers: {} } as unknown as IncomingMessage)).toEqual({
+      path: '/',
+      query: {},
+    });
+  });
+
+  it('leaves frames without credential fields as they are', () => {
+    const text = '{"type":"publish","channel":"c","data":{"tokenish":"x"}}';
+    expect(redactText(text)).toBe(text);
+    expect(redactText('{"password" : "a\\"b","secret":"s"}')).toBe(
+      '{"password":"[redacted]","secret":"[redacted]"}',
+    );
+  });
+});

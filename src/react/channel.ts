@@ -1,0 +1,117 @@
+/**
+ * A channel's messages as a list (the newest `limit`, in order), filled from history when asked
+ * and refilled after a gap, plus `publish`.
+ */
+import { useCallback, useEffect, useMemo } from 'react';
+import type { MessageMeta, PublishCallOptions, PublishReply } from '../client/index.js';
+import { createStore } from '../shared/store.js';
+import { EMPTY, useStore } from './external-store.js';
+import { useClient } from './provider.js';
+import { noop } from './runtime.js';
+import { type EventMap, useSubscription } from './subscription.js';
+
+export interface ChannelMessage<Events extends EventMap = EventMap> {
+  event: keyof Events & string;
+  data: Events[keyof Events];
+  meta: MessageMeta;
+}
+
+export interface UseChannelOptions {
+  /** Messages kept in the list (the newest). Default 200. */
+  limit?: number;
+  /** Fetch this many kept messages from history when first subscribed. Default 0. */
+  history?: number;
+}
+
+/** A list of at most `limit` items, the newest kept; one immutable snapshot per change. */
+export function listStore<T>(limit: number) {
+  const store = createStore<readonly T[]>(EMPTY);
+  return {
+    subscribe: store.subscribe,
+    getSnapshot: store.getSnapshot,
+    push(item: T) {
+      store.set((items) => {
+        const next = [...items, item];
+        if (next.length > limit) next.splice(0, next.length - limit);
+        return next;
+      });
+    },
+    replace(items: readonly T[]) {
+      store.set(items.slice(-limit));
+    },
+  };
+}
+
+/**
+ * Every message of a channel, in order, as a list (the newest `limit`), plus `publish`. Filled
+ * from history on first subscribe when asked; after a gap, refilled from history.
+ */
+export function useChannel<Events extends EventMap = EventMap>(
+  channel: string,
+  options: UseChannelOptions = {},
+) {
+  const limit = options.limit ?? 200;
+  const historySize = options.history ?? 0;
+  const sub = useSubscription(channel);
+  const store = useMemo(() => listStore<ChannelMessage<Events>>(limit), [limit]);
+  useEffect(() => {
+    if (!sub) return;
+    const fill = async () => {
+      if (historySize <= 0) return;
+      const { publications } = await sub.history({ limit: historySize });
+      const seen = new Set(store.getSnapshot().map((m) => `${m.meta.epoch}:${m.meta.offset}`));
+      const earlier = publications
+        .filter((p) => p.event[0] !== '$' && !seen.has(`${p.epoch}:${p.offset}`))
+        .map((p) => ({
+          event: p.event as keyof Events & string,
+          data: p.data as Events[keyof Events],
+          meta: {
+            channel,
+            event: p.event,
+            offset: p.offset ?? 0,
+            epoch: p.epoch ?? '',
+            ...(p.user !== undefined && { user: p.user }),
+          } as MessageMeta,
+        }));
+      store.replace([...earlier, ...store.getSnapshot()]);
+    };
+    const offMessage = sub.on('*', (data, meta) => {
+      if (meta.ephemeral) return;
+      store.push({ event: meta.event as keyof Events & string, data, meta });
+    });
+    let first = true;
+    const offSubscribed = sub.on('subscribed', () => {
+      if (first) {
+        first = false;
+        void fill().catch(noop);
+      }
+    });
+    const offGap = sub.on('gap', () => {
+      store.replace([]);
+      void fill().catch(noop);
+    });
+    if (sub.state === 'subscribed' && first) {
+      first = false;
+      void fill().catch(noop);
+    }
+    return () => {
+      offMessage();
+      offSubscribed();
+      offGap();
+    };
+  }, [sub, store, channel, historySize]);
+  const messages = useStore(store, EMPTY);
+  const client = useClient();
+  const publish = useCallback(
+    <K extends keyof Events & string>(
+      event: K,
+      data: Events[K],
+      publishOptions?: PublishCallOptions,
+    ): Promise<PublishReply> =>
+      client
+        ? client.publish(channel, event, data, publishOptions)
+        : Promise.reject(new Error('No Switchboard client')),
+    [client, channel],
+  );
+  return { messages, publish, subscription: sub };
+}

@@ -1,0 +1,49 @@
+/** Who else is typing on a channel (from ephemeral notices that time out), and `notify()` to say you are. */
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { EMPTY } from './external-store.js';
+import { useClient } from './provider.js';
+import { noop } from './runtime.js';
+import { useEvent } from './subscription.js';
+
+export interface UseTypingOptions {
+  /** The ephemeral event carrying typing notices. Default 'typing'. */
+  event?: string;
+  /** A user stops "typing" this long after their last notice. Default 3 s. */
+  timeoutMs?: number;
+}
+
+/** Who else is typing, and `notify()` to say you are (throttled, ephemeral). */
+export function useTyping(channel: string, options: UseTypingOptions = {}) {
+  const event = options.event ?? 'typing';
+  const timeoutMs = options.timeoutMs ?? 3_000;
+  const client = useClient();
+  const [typing, setTyping] = useState<readonly string[]>(EMPTY);
+  const timers = useRef(new Map<string, ReturnType<typeof setTimeout>>());
+  useEvent(channel, event, (_data, meta) => {
+    const user = meta.user;
+    if (!user || user === client?.userId) return;
+    clearTimeout(timers.current.get(user));
+    timers.current.set(
+      user,
+      setTimeout(() => {
+        timers.current.delete(user);
+        setTyping((list) => list.filter((u) => u !== user));
+      }, timeoutMs),
+    );
+    setTyping((list) => (list.includes(user) ? list : [...list, user]));
+  });
+  useEffect(() => {
+    const pending = timers.current;
+    return () => {
+      for (const timer of pending.values()) clearTimeout(timer);
+      pending.clear();
+    };
+  }, []);
+  const last = useRef(0);
+  const notify = useCallback(() => {
+    if (!client || Date.now() - last.current < timeoutMs / 3) return;
+    last.current = Date.now();
+    void client.publish(channel, event, {}, { ephemeral: true }).catch(noop);
+  }, [client, channel, event, timeoutMs]);
+  return { typing, notify };
+}
