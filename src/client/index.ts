@@ -1,3 +1,4 @@
+/** switchboard/client: the public names, and only those. */
 export { CloseCode, shouldReconnect } from '../protocol/close-codes.js';
 export { type Codec, jsonCodec } from '../protocol/codec.js';
 export { ErrorCode, SwitchboardError } from '../protocol/errors.js';
@@ -9,19 +10,7 @@ export type {
   StreamMarker,
   StreamPosition,
 } from '../protocol/frames.js';
-export type { ReconnectOptions } from './backoff.js';
-export {
-  Client,
-  type ClientEvents,
-  type ClientMetrics,
-  type ClientOptions,
-  type ClientState,
-  createClient,
-  type RequestOptions,
-  type StateChange,
-  type WebSocketConstructor,
-  type WebSocketLike,
-} from './client.js';
+export { Client, createClient } from './client.js';
 export {
   type ClientStream,
   type HistoryOptions,
@@ -31,3 +20,14 @@ export {
   Subscription,
   type SubscriptionState,
 } from './subscription.js';
+export type {
+  ClientEvents,
+  ClientMetrics,
+  ClientOptions,
+  ClientState,
+  ReconnectOptions,
+  RequestOptions,
+  StateChange,
+  WebSocketConstructor,
+  WebSocketLike,
+} from './types.js';

@@ -1,5 +1,12 @@
-import type { SwitchboardError } from '../protocol/errors.js';
+/**
+ * One channel subscription: its state, its position in the channel, exactly-once in-order
+ * delivery to its handlers, and its own retries — the subscribe asked again after UNAVAILABLE or
+ * no answer in time, and the resubscribe after publications arrived out of order.
+ */
+import { ErrorCode, SwitchboardError } from '../protocol/errors.js';
+import { isId as isCount, isObject } from '../protocol/fields.js';
 import type {
+  ClientRequestFrame,
   HistoryReply,
   MessageFrame,
   PresenceMember,
@@ -10,6 +17,9 @@ import type {
 } from '../protocol/frames.js';
 import { step } from '../protocol/position.js';
 import { Emitter } from '../shared/emitter.js';
+import { backoffDelay } from './backoff.js';
+import { STABLE_MS } from './options.js';
+import type { Backoff, Entry } from './types.js';
 
 export type SubscriptionState = 'subscribing' | 'subscribed' | 'unsubscribed';
 
@@ -63,14 +73,22 @@ export interface ClientStream {
 
 /** What a subscription needs from its client; an interface so the two files stay independent. */
 export interface SubscriptionHost {
-  publish(
-    channel: string,
-    event: string,
-    data: unknown,
-    options?: PublishCallOptions,
-  ): Promise<PublishReply>;
-  unsubscribe(subscription: Subscription): void;
-  call<T>(type: 'presence' | 'history', channel: string, fields?: object): Promise<T>;
+  /** The client's methods that a subscription's own forward to, for its channel. */
+  client: {
+    publish(
+      channel: string,
+      event: string,
+      data: unknown,
+      options?: PublishCallOptions,
+    ): Promise<PublishReply>;
+    /** Forgets the subscription (it tells the server only if the subscription was not refused). */
+    unsubscribe(subscription: Subscription): void;
+    call<T>(type: 'presence' | 'history', channel: string, fields?: object): Promise<T>;
+  };
+  /** Where its own requests go: sent while connected, dropped otherwise (the next connection subscribes anyway). */
+  outbox: { queue(entries: Entry[], first: boolean): void };
+  /** Delays of its retries. */
+  backoff: Backoff;
 }
 
 /**
@@ -86,41 +104,47 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   state: SubscriptionState = 'subscribing';
   /** The last publication delivered (or the position at subscribe), used to recover after reconnects. */
   position: StreamPosition | undefined;
-  /** @internal Consecutive UNAVAILABLE answers to this subscription's subscribe. */
-  retries: number | undefined;
-  /**
-   * @internal Set when a publication arrived out of order: the client resubscribes from
-   * `position`, and publications arriving meanwhile are dropped (the resubscribe replays them).
-   */
-  resyncing = false;
-  /** @internal Resubscribes in a row, for their backoff; and when the last one was answered. */
-  resyncs: number | undefined;
-  resyncedAt: number | undefined;
+  #host: SubscriptionHost;
   #waiters: [() => void, (error: SwitchboardError) => void][] = [];
+  /** Subscribes in a row answered UNAVAILABLE or not answered in time: the next retry's backoff. */
+  #subscribeRetries = 0;
+  /**
+   * Set when a publication arrived out of order (or a subscribe went unanswered): it
+   * resubscribes from `position`, and publications arriving meanwhile are dropped (the
+   * resubscribe replays them).
+   */
+  #resyncing = false;
+  /** Resubscribes in a row after publications out of order, for their backoff; and when the last one was answered. */
+  #resyncs = 0;
+  #resyncedAt = 0;
+  /** The next subscribe after a refusal, a timeout or a resync (at most one is ever pending). */
+  #resubscribeTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     readonly channel: string,
-    private readonly host: SubscriptionHost,
+    host: SubscriptionHost,
   ) {
     super();
+    this.#host = host;
   }
 
   publish(event: string, data?: unknown, options?: PublishCallOptions): Promise<PublishReply> {
-    return this.host.publish(this.channel, event, data, options);
+    return this.#host.client.publish(this.channel, event, data, options);
   }
 
   unsubscribe(): void {
-    this.host.unsubscribe(this);
+    this.#host.client.unsubscribe(this);
   }
 
   /** Who is here now (channels with presence enabled). Live changes: `$join` and `$leave`. */
   async presence(): Promise<PresenceMember[]> {
-    return (await this.host.call<{ members: PresenceMember[] }>('presence', this.channel)).members;
+    return (await this.#host.client.call<{ members: PresenceMember[] }>('presence', this.channel))
+      .members;
   }
 
   /** Kept publications as message frames, oldest first (the newest `limit`, or those after `since`). */
   history(options: HistoryOptions = {}): Promise<HistoryReply> {
-    return this.host.call<HistoryReply>('history', this.channel, options);
+    return this.#host.client.call<HistoryReply>('history', this.channel, options);
   }
 
   /** Opens a stream on this channel (where the server enables streams and lets this client publish). */
@@ -147,6 +171,96 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     return new Promise((resolve, reject) => this.#waiters.push([resolve, reject]));
   }
 
+  /** @internal The subscribe request, from `position`: its answer lands here. */
+  request(): Entry {
+    const frame: ClientRequestFrame = {
+      type: 'subscribe',
+      id: 0,
+      channel: this.channel,
+    };
+    if (this.position) frame.since = this.position;
+    this.state = 'subscribing';
+    return entry(frame, this.#answered, this.#refused);
+  }
+
+  #answered = (reply: SubscribeReply): void => {
+    if (this.state === 'unsubscribed') return;
+    if (!isSubscribeReply(reply)) {
+      this.failed(new SwitchboardError(ErrorCode.BAD_FRAME, 'Malformed subscribe reply'));
+      return;
+    }
+    this.#subscribeRetries = 0;
+    if (this.#resyncs) this.#resyncedAt = Date.now();
+    this.subscribed(reply);
+  };
+
+  #refused = (error: SwitchboardError): void => {
+    if (this.state === 'unsubscribed') return;
+    // The server's broker is down for a moment, or the server did not answer in time: keep the
+    // subscription and ask again, later and later.
+    const timedOut = error.code === ErrorCode.TIMEOUT;
+    if (timedOut || error.code === ErrorCode.UNAVAILABLE) {
+      // Unanswered, it may still be subscribed on the server (a second subscribe would be
+      // refused), and what that subscription delivers meanwhile cannot be checked against its
+      // answer: like a resync, an unsubscribe goes first, and publications wait for the next
+      // subscribe to replay them.
+      this.#resyncing ||= timedOut;
+      const delay = backoffDelay(++this.#subscribeRetries, this.#host.backoff);
+      return this.#resubscribe(delay, timedOut, false);
+    }
+    this.failed(error);
+  };
+
+  /** The unsubscribe before a resubscribe is answered (or not): publications count again. */
+  #unsubscribeAnswered = (): void => {
+    this.#resyncing = false;
+  };
+
+  /**
+   * Subscribes again after `delay`: after an unsubscribe when `again` (the server may hold the
+   * old subscription), ahead of what waits when `first`. The timer is cleared with the
+   * connection, as the next one subscribes from the position anyway.
+   */
+  #resubscribe(delay: number, again: boolean, first: boolean): void {
+    clearTimeout(this.#resubscribeTimer);
+    this.#resubscribeTimer = setTimeout(() => {
+      this.#resubscribeTimer = undefined;
+      if (this.state === 'unsubscribed') return;
+      const requests: Entry[] = [];
+      if (again) {
+        const frame: ClientRequestFrame = {
+          type: 'unsubscribe',
+          id: 0,
+          channel: this.channel,
+        };
+        requests.push(entry(frame, this.#unsubscribeAnswered, this.#unsubscribeAnswered));
+      }
+      requests.push(this.request());
+      this.#host.outbox.queue(requests, first);
+    }, delay);
+  }
+
+  /**
+   * A publication arrived out of order (an offset past the next one, or another epoch):
+   * something in between was lost on the way. It resubscribes from its position, and the server
+   * replays what was missed or says it cannot (a gap). Consecutive resubscribes wait longer and
+   * longer, so a broken server cannot make it spin.
+   */
+  #resync(): void {
+    if (this.#resyncing) return;
+    this.#resyncing = true;
+    if (Date.now() - this.#resyncedAt >= STABLE_MS) this.#resyncs = 0;
+    const attempt = this.#resyncs++;
+    this.#resubscribe(attempt && backoffDelay(attempt - 1, this.#host.backoff), true, true);
+  }
+
+  /** @internal The connection is gone: retries stop; the next one subscribes from `position`. */
+  reset(): void {
+    this.state = 'subscribing';
+    this.#resyncing = false;
+    clearTimeout(this.#resubscribeTimer);
+  }
+
   /** @internal */
   subscribed(reply: SubscribeReply): void {
     const recovering = reply.recovered !== undefined;
@@ -160,9 +274,11 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     for (const [resolve] of this.#waiters.splice(0)) resolve();
   }
 
-  /** @internal */
+  /** @internal Refused: it leaves its client, then tells its handlers and waiters why. */
   failed(error: SwitchboardError): void {
     this.state = 'unsubscribed';
+    clearTimeout(this.#resubscribeTimer);
+    this.#host.client.unsubscribe(this);
     this.emit('error', error as never, undefined as never);
     for (const [, reject] of this.#waiters.splice(0)) reject(error);
   }
@@ -171,14 +287,15 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   ended(): void {
     if (this.state === 'unsubscribed') return;
     this.state = 'unsubscribed';
+    clearTimeout(this.#resubscribeTimer);
     this.emit('unsubscribed', undefined as never, undefined as never);
   }
 
   /**
    * @internal Delivers publications exactly once and in order. Within an epoch offsets are
    * 1, 2, 3, …: once subscribed, the next offset is delivered, one already delivered is dropped,
-   * and anything else (a jump, another epoch) means something was missed: it is not delivered
-   * and this returns false, for the client to resubscribe from `position`. Before the subscribe
+   * and anything else (a jump, another epoch) means something was missed: it is not delivered,
+   * the subscription resubscribes from `position`, and this returns false. Before the subscribe
    * reply (stream chunks in progress come ahead of it) anything newer is taken. The sender's own
    * `exceptSelf` publications arrive without data (`own`): they move the position, nothing else.
    */
@@ -187,8 +304,11 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     const meta: MessageMeta = { channel: this.channel, event: frame.event };
     if (offset !== undefined && epoch !== undefined) {
       const where = step(this.position, offset, epoch);
-      if (this.resyncing || where === 'seen') return true;
-      if (this.state === 'subscribed' && where !== 'next') return false;
+      if (this.#resyncing || where === 'seen') return true;
+      if (this.state === 'subscribed' && where !== 'next') {
+        this.#resync();
+        return false;
+      }
       this.position = { offset, epoch };
       meta.offset = offset;
       meta.epoch = epoch;
@@ -201,4 +321,23 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     this.emit('*', frame.data, meta);
     return true;
   }
+}
+
+/** An outbox entry for a request whose answer goes to `resolve` or `reject`. */
+function entry(
+  frame: ClientRequestFrame,
+  resolve: (data: never) => void,
+  reject: (error: SwitchboardError) => void,
+): Entry {
+  return { frame, resolve, reject, ttlTimer: undefined, sentAt: 0, bytes: 0 };
+}
+
+function isSubscribeReply(value: unknown): value is SubscribeReply {
+  const r = value as Partial<SubscribeReply>;
+  return (
+    isObject(r) &&
+    isCount(r.offset) &&
+    typeof r.epoch === 'string' &&
+    (r.recovered === undefined || typeof r.recovered === 'boolean')
+  );
 }
