@@ -1,7 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { configSpec, type ObjectSpec, type Permission, type Spec } from './schema.js';
+
+/**
+ * Loading the standalone server's configuration: defaults < file < environment < --set, each
+ * value checked against the schema (src/cli/schema.ts), every problem named by its key.
+ */
 
 export interface ChannelConfig {
   history: { size: number; ttlSeconds: number };
@@ -47,6 +53,7 @@ export interface Config {
     maxInFlight: number;
     authTimeoutMs: number;
     allowedOrigins: string[];
+    closeTimeoutMs: number;
   };
   heartbeat: { intervalMs: number };
   redis: { url?: string; prefix: string; sharded: boolean };
@@ -69,6 +76,7 @@ export interface Config {
     collapseMs: number;
     subscribe: Permission;
   };
+  /** The old name of `limits.closeTimeoutMs`: always the same value. */
   shutdown: { timeoutMs: number };
 }
 
@@ -124,6 +132,20 @@ function fromText(text: string, spec: Spec): unknown {
     default:
       return text;
   }
+}
+
+function getPath(tree: Tree, path: readonly string[]): unknown {
+  let node: unknown = tree;
+  for (const key of path) {
+    if (typeof node !== 'object' || node === null || Array.isArray(node)) return undefined;
+    node = (node as Tree)[key];
+  }
+  return node;
+}
+
+function deletePath(tree: Tree, path: readonly string[]): void {
+  const parent = getPath(tree, path.slice(0, -1));
+  if (typeof parent === 'object' && parent !== null) delete (parent as Tree)[path.at(-1)!];
 }
 
 function setPath(tree: Tree, path: readonly string[], value: unknown): void {
@@ -312,24 +334,58 @@ function readFile(file: string): Tree {
   return parsed as Tree;
 }
 
+/** Options with an old name: [old path, current path]. */
+function aliases(): [string[], string[]][] {
+  return leaves().flatMap(([path, spec]) =>
+    spec.aliasOf ? [[path, spec.aliasOf.split('.')] as [string[], string[]]] : [],
+  );
+}
+
 /**
  * Builds the configuration: defaults, then the file, then environment variables, then --set
- * flags (later wins). Every problem found is reported at once, each naming its key.
+ * flags (later wins). Every problem found is reported at once, each naming its key. An option
+ * given under its old name (`shutdown.timeoutMs`) counts as the option itself at that level.
  */
 export function loadConfig(options: LoadOptions = {}): Config {
   const tree: Tree = options.file ? readFile(options.file) : {};
   const env = options.env ?? {};
   const problems: string[] = [];
+  const renamed = aliases();
   const byPath = new Map(leaves().map(([path, spec]) => [path.join('.'), { path, spec }]));
+  /** The key each aliased option was last given as, to name it in problems. */
+  const givenAs = new Map<string, string>();
+
+  for (const [old, current] of renamed) {
+    const value = getPath(tree, old);
+    if (value === undefined) continue;
+    deletePath(tree, old);
+    const present = getPath(tree, current);
+    if (present !== undefined && !isDeepStrictEqual(present, value))
+      problems.push(
+        `${old.join('.')}: the old name of ${current.join('.')}, set to another value; keep one`,
+      );
+    else {
+      setPath(tree, current, value);
+      givenAs.set(current.join('.'), old.join('.'));
+    }
+  }
   for (const { path, spec } of byPath.values()) {
-    if (spec.type === 'map') continue;
-    const name = envNames(path, spec).find((candidate) => env[candidate] !== undefined);
-    if (name !== undefined) setPath(tree, path, fromText(env[name]!, spec));
+    if (spec.type === 'map' || spec.aliasOf) continue;
+    const names = [
+      ...envNames(path, spec),
+      ...renamed
+        .filter(([, current]) => current.join('.') === path.join('.'))
+        .flatMap(([old]) => envNames(old, byPath.get(old.join('.'))!.spec)),
+    ];
+    const name = names.find((candidate) => env[candidate] !== undefined);
+    if (name === undefined) continue;
+    setPath(tree, path, fromText(env[name]!, spec));
+    givenAs.delete(path.join('.'));
   }
   for (const set of options.sets ?? []) {
     const equals = set.indexOf('=');
     const key = equals === -1 ? set : set.slice(0, equals);
-    const leaf = byPath.get(key);
+    let leaf = byPath.get(key);
     if (equals === -1 || !leaf) {
       const known = [...byPath.keys()];
       problems.push(
@@ -339,10 +395,42 @@ export function loadConfig(options: LoadOptions = {}): Config {
       );
       continue;
     }
+    const alias = leaf.spec.aliasOf;
+    if (alias) leaf = byPath.get(alias)!;
     setPath(tree, leaf.path, fromText(set.slice(equals + 1), leaf.spec));
+    if (alias) givenAs.set(alias, key);
+    else givenAs.delete(key);
   }
-  const config = validate(tree, configSpec, '', problems) as Config;
+  const found: string[] = [];
+  const config = validate(tree, configSpec, '', found) as Config;
+  for (const problem of found) {
+    const key = problem.slice(0, problem.indexOf(':'));
+    const old = givenAs.get(key);
+    problems.push(old ? `${old} (now ${key})${problem.slice(key.length)}` : problem);
+  }
+  // The old names report the value of the option they stand for.
+  for (const [old, current] of renamed)
+    setPath(config as unknown as Tree, old, getPath(config as unknown as Tree, current));
   if (problems.length === 0) crossCheck(config, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** Keys whose values `switchboard check` never prints. */
+const SECRET_KEY = /secret|key|credential|headers/i;
+
+/**
+ * The configuration as `switchboard check` prints it: JSON, with "(hidden)" for every value
+ * under a key that names a secret and for every proxy header (they carry shared secrets).
+ */
+export function printableConfig(config: Config): string {
+  const headers = config.proxy.headers;
+  return JSON.stringify(
+    config,
+    function hide(this: unknown, key: string, value: unknown) {
+      const secret = this === headers || SECRET_KEY.test(key);
+      return secret && typeof value !== 'object' ? '(hidden)' : value;
+    },
+    2,
+  );
 }

@@ -1,8 +1,13 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, printableConfig } from './config.js';
 import { helpText, referenceMarkdown } from './reference.js';
+
+/**
+ * The `switchboard` command: parses the arguments, loads the configuration, runs `serve`,
+ * `check` or `reference`, and turns signals into a graceful stop and outcomes into exit codes.
+ */
 
 const USAGE = `Usage: switchboard <command> [options]
 
@@ -32,12 +37,6 @@ function version(): string {
 function usageError(message: string): never {
   process.stderr.write(`switchboard: ${message}\nRun "switchboard --help" for usage.\n`);
   process.exit(2);
-}
-
-function hideSecrets(key: string, value: unknown): unknown {
-  return /secret|key|credential|headers/i.test(key) && typeof value !== 'object'
-    ? '(hidden)'
-    : value;
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -92,7 +91,7 @@ async function main(argv: string[]): Promise<void> {
     process.exit(2);
   }
   if (command === 'check') {
-    process.stdout.write(`${JSON.stringify(config, hideSecrets, 2)}\n`);
+    process.stdout.write(`${printableConfig(config)}\n`);
     return;
   }
 
@@ -107,8 +106,8 @@ async function main(argv: string[]): Promise<void> {
   const stop = (signal: string) => {
     // A second signal while draining means "now".
     process.once(signal, () => process.exit(1));
-    // The drain is bounded by shutdown.timeoutMs; this is the backstop if something hangs.
-    setTimeout(() => process.exit(1), config.shutdown.timeoutMs + 5_000).unref();
+    // The drain is bounded by limits.closeTimeoutMs; this is the backstop if something hangs.
+    setTimeout(() => process.exit(1), config.limits.closeTimeoutMs + 5_000).unref();
     running.stop().then(
       () => process.exit(0),
       (error) => {

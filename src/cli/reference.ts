@@ -1,6 +1,8 @@
 import { envNames } from './config.js';
 import { configSpec, type ObjectSpec, PERMISSION_DOC, type Spec } from './schema.js';
 
+/** The configuration reference, from the schema: `--help` text and the docs/operations.md table. */
+
 interface Row {
   key: string;
   type: string;

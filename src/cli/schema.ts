@@ -1,7 +1,11 @@
+import { DEFAULTS } from '../server/defaults.js';
+
 /**
  * The standalone server's configuration, declared once. The same declaration validates config
  * files and environment variables, prints `--help`, and generates the reference in
- * docs/operations.md, so none of them can drift from the others.
+ * docs/operations.md, so none of them can drift from the others. Where an option is one of the
+ * library's, its default is the library's (src/server/defaults.ts), never a copy; the few
+ * defaults written here are the standalone server's own choices.
  */
 
 interface Common {
@@ -10,6 +14,11 @@ interface Common {
   env?: readonly string[];
   /** Never echoed back in errors. */
   secret?: boolean;
+  /**
+   * An old name of another option (its dotted key): read from files, the environment and --set
+   * as that option, and reported back with the same value.
+   */
+  aliasOf?: string;
 }
 
 export interface StringSpec extends Common {
@@ -86,6 +95,7 @@ const channel: ObjectSpec = {
         ttlSeconds: {
           type: 'integer',
           doc: 'Publications older than this are dropped.',
+          // The standalone server's own: the library has no default (history is off until given).
           default: 300,
           min: 1,
         },
@@ -130,13 +140,20 @@ export const configSpec: ObjectSpec = {
     port: {
       type: 'integer',
       doc: 'TCP port for WebSocket, HTTP API, metrics and health; 0 picks a free one.',
+      // The standalone server's own: a service listens on a fixed port (the library picks a free one).
       default: 8000,
       min: 0,
       max: MAX_PORT,
       env: ['PORT'],
     },
+    // The standalone server's own: a service (in a container) is reached from outside; the
+    // library listens on DEFAULTS.server.host.
     host: { type: 'string', doc: 'Address to listen on.', default: '0.0.0.0', env: ['HOST'] },
-    path: { type: 'string', doc: 'URL path of the WebSocket endpoint.', default: '/ws' },
+    path: {
+      type: 'string',
+      doc: 'URL path of the WebSocket endpoint.',
+      default: DEFAULTS.server.path,
+    },
     auth: {
       type: 'object',
       doc: 'How connections prove who they are.',
@@ -158,7 +175,7 @@ export const configSpec: ObjectSpec = {
             clockToleranceSec: {
               type: 'integer',
               doc: 'Leeway for `exp` and `nbf`.',
-              default: 0,
+              default: DEFAULTS.auth.clockToleranceSec,
               min: 0,
             },
           },
@@ -188,26 +205,30 @@ export const configSpec: ObjectSpec = {
         maxMessageBytes: {
           type: 'integer',
           doc: 'Larger messages get TOO_LARGE.',
-          default: 65_536,
+          default: DEFAULTS.limits.maxMessageBytes,
           min: 64,
         },
         messagesPerSecond: {
           type: 'integer',
           doc: 'Rate limit per connection.',
-          default: 100,
+          default: DEFAULTS.limits.messagesPerSecond,
           min: 1,
         },
-        burst: { type: 'integer', doc: 'Burst above the rate; default 2x the rate.', min: 1 },
+        burst: {
+          type: 'integer',
+          doc: `Burst above the rate; default ${DEFAULTS.limits.burstFactor}x the rate.`,
+          min: 1,
+        },
         maxSubscriptions: {
           type: 'integer',
           doc: 'Channels per connection.',
-          default: 128,
+          default: DEFAULTS.limits.maxSubscriptions,
           min: 1,
         },
         maxConnectionsPerUser: {
           type: 'integer',
           doc: 'Connections per user id (close 4009 beyond).',
-          default: 100,
+          default: DEFAULTS.limits.maxConnectionsPerUser,
           min: 1,
         },
         maxConnections: {
@@ -218,25 +239,31 @@ export const configSpec: ObjectSpec = {
         maxQueueBytes: {
           type: 'integer',
           doc: 'Send queue of one connection before it is closed as a slow consumer (4007).',
-          default: 1_048_576,
+          default: DEFAULTS.limits.maxQueueBytes,
           min: 1024,
         },
         maxInFlight: {
           type: 'integer',
           doc: 'Requests of one connection processed at once.',
-          default: 64,
+          default: DEFAULTS.limits.maxInFlight,
           min: 1,
         },
         authTimeoutMs: {
           type: 'integer',
           doc: 'Time to authenticate after the socket opens (4005).',
-          default: 10_000,
+          default: DEFAULTS.limits.authTimeoutMs,
           min: 100,
         },
         allowedOrigins: {
           type: 'list',
           doc: 'Origin header values allowed to connect; any when empty.',
           default: [],
+        },
+        closeTimeoutMs: {
+          type: 'integer',
+          doc: 'Time clients get to finish closing on shutdown, then cut off (old name `shutdown.timeoutMs`).',
+          default: DEFAULTS.limits.closeTimeoutMs,
+          min: 0,
         },
       },
     },
@@ -247,7 +274,7 @@ export const configSpec: ObjectSpec = {
         intervalMs: {
           type: 'integer',
           doc: 'Ping interval; 0 disables.',
-          default: 25_000,
+          default: DEFAULTS.heartbeat.intervalMs,
           min: 0,
         },
       },
@@ -265,6 +292,8 @@ export const configSpec: ObjectSpec = {
         prefix: {
           type: 'string',
           doc: 'Key prefix, to share one Redis between deployments.',
+          // The standalone server's own, kept as it was so deployments keep their keys: the
+          // library's redisBroker defaults to 'switchboard:'.
           default: 'switchboard',
         },
         sharded: {
@@ -283,11 +312,11 @@ export const configSpec: ObjectSpec = {
           doc: 'API key, sent as `Authorization: Bearer <key>` or `X-API-Key`.',
           secret: true,
         },
-        path: { type: 'string', doc: 'URL prefix.', default: '/api' },
+        path: { type: 'string', doc: 'URL prefix.', default: DEFAULTS.api.path },
         maxBodyBytes: {
           type: 'integer',
           doc: 'Largest request body.',
-          default: 1_048_576,
+          default: DEFAULTS.api.maxBodyBytes,
           min: 1024,
         },
       },
@@ -310,7 +339,7 @@ export const configSpec: ObjectSpec = {
         timeoutMs: {
           type: 'integer',
           doc: 'Backend answer deadline; clients then get UNAVAILABLE.',
-          default: 5_000,
+          default: DEFAULTS.proxy.timeoutMs,
           min: 10,
         },
         headers: {
@@ -326,7 +355,7 @@ export const configSpec: ObjectSpec = {
       doc: 'The live inspector panel.',
       fields: {
         enabled: { type: 'boolean', doc: 'Serve the panel.', default: false },
-        path: { type: 'string', doc: 'URL path of the panel.', default: '/inspector' },
+        path: { type: 'string', doc: 'URL path of the panel.', default: DEFAULTS.inspector.path },
         credential: {
           type: 'string',
           doc: 'Required to open the panel (and to enable it when NODE_ENV=production).',
@@ -344,7 +373,7 @@ export const configSpec: ObjectSpec = {
       doc: 'Prometheus metrics.',
       fields: {
         enabled: { type: 'boolean', doc: 'Serve metrics.', default: true },
-        path: { type: 'string', doc: 'URL path.', default: '/metrics' },
+        path: { type: 'string', doc: 'URL path.', default: DEFAULTS.metrics.path },
       },
     },
     health: {
@@ -352,12 +381,12 @@ export const configSpec: ObjectSpec = {
       doc: 'Liveness and readiness (readiness proves delivery through the broker).',
       fields: {
         enabled: { type: 'boolean', doc: 'Serve health endpoints.', default: true },
-        path: { type: 'string', doc: 'Liveness path.', default: '/healthz' },
-        readyPath: { type: 'string', doc: 'Readiness path.', default: '/readyz' },
+        path: { type: 'string', doc: 'Liveness path.', default: DEFAULTS.health.path },
+        readyPath: { type: 'string', doc: 'Readiness path.', default: DEFAULTS.health.readyPath },
         timeoutMs: {
           type: 'integer',
           doc: 'Probe round-trip deadline.',
-          default: 2_000,
+          default: DEFAULTS.health.timeoutMs,
           min: 10,
         },
       },
@@ -386,13 +415,13 @@ export const configSpec: ObjectSpec = {
         keep: {
           type: 'integer',
           doc: 'Records kept in the channel history for late joiners.',
-          default: 100,
+          default: DEFAULTS.logStream.keep,
           min: 1,
         },
         collapseMs: {
           type: 'integer',
           doc: 'Identical records within this window become one record with a count.',
-          default: 5_000,
+          default: DEFAULTS.logStream.collapseMs,
           min: 0,
         },
         subscribe: permission('Who may watch the log channel.', { roles: ['admin'] }),
@@ -404,9 +433,9 @@ export const configSpec: ObjectSpec = {
       fields: {
         timeoutMs: {
           type: 'integer',
-          doc: 'Deadline for clients to finish closing; then they are cut off.',
-          default: 10_000,
+          doc: 'The old name of `limits.closeTimeoutMs`, still read; always the same value.',
           min: 0,
+          aliasOf: 'limits.closeTimeoutMs',
         },
       },
     },

@@ -2,13 +2,24 @@ import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import type { Broker } from '../broker/types.js';
 import { attachInspector } from '../inspector/index.js';
-import type { Identity } from '../server/auth.js';
-import type { ChannelAction, ChannelOptions } from '../server/channels.js';
+import { DEFAULTS } from '../server/defaults.js';
 import { logStream } from '../server/log-stream.js';
 import { type ProxyEndpoint, proxyAuthorize, proxyConnect, proxyRpc } from '../server/proxy.js';
-import { createServer, type Server, type ServerOptions } from '../server/server.js';
+import { createServer } from '../server/server.js';
+import type {
+  ChannelAction,
+  ChannelOptions,
+  Identity,
+  Server,
+  ServerOptions,
+} from '../server/types.js';
 import type { ChannelConfig, Config } from './config.js';
 import type { Permission } from './schema.js';
+
+/**
+ * Runs the standalone server: turns a validated configuration into `createServer` options
+ * (permissions, webhooks, log channel, inspector) and a graceful stop. No mechanism of its own.
+ */
 
 type Check = (
   identity: Identity,
@@ -84,7 +95,7 @@ async function createBroker(config: Config): Promise<Broker | undefined> {
 export interface Running {
   server: Server;
   url: string;
-  /** Graceful stop: 1001 to every client, drain up to shutdown.timeoutMs, release everything. */
+  /** Graceful stop: 1001 to every client, drain up to limits.closeTimeoutMs, release everything. */
   stop(): Promise<void>;
 }
 
@@ -128,7 +139,7 @@ export async function serve(config: Config): Promise<Running> {
       authorize: (identity, name, action) =>
         action === 'publish' ? false : watch(identity, name, action),
       clientPublish: false,
-      history: { size: config.log.keep, ttlMs: 24 * 60 * 60_000 },
+      history: { size: config.log.keep, ttlMs: DEFAULTS.logStream.historyTtlMs },
     };
   }
   for (const [pattern, channel] of Object.entries(config.channels))
@@ -176,7 +187,7 @@ export async function serve(config: Config): Promise<Running> {
       ...(config.limits.allowedOrigins.length > 0 && {
         allowedOrigins: config.limits.allowedOrigins,
       }),
-      closeTimeoutMs: config.shutdown.timeoutMs,
+      closeTimeoutMs: config.limits.closeTimeoutMs,
     },
     heartbeat:
       config.heartbeat.intervalMs > 0 ? { intervalMs: config.heartbeat.intervalMs } : false,

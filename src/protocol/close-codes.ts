@@ -44,3 +44,12 @@ const terminalCodes = new Set<number>([
 export function shouldReconnect(code: number): boolean {
   return !terminalCodes.has(code);
 }
+
+/** RFC 6455 allows 123 bytes of reason; cut on a character boundary so the UTF-8 stays valid. */
+export function closeReason(reason: string): string {
+  const bytes = new TextEncoder().encode(reason);
+  if (bytes.length <= 123) return reason;
+  let end = 123;
+  while (end > 0 && ((bytes[end] ?? 0) & 0xc0) === 0x80) end--;
+  return new TextDecoder().decode(bytes.subarray(0, end));
+}

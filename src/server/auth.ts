@@ -1,49 +1,11 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { createRemoteJWKSet, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
 import { ErrorCode, SwitchboardError } from '../protocol/errors.js';
+import { DEFAULTS } from './defaults.js';
+import type { AuthenticateResult, AuthOptions, Identity, JwtOptions } from './types.js';
 
-/** Who is on the other end of a connection, as the app's authorize hooks and handlers see it. */
-export interface Identity {
-  /** The JWT's `sub`, or what `authenticate` returned; '' for anonymous connections. */
-  userId: string;
-  claims: Readonly<Record<string, unknown>>;
-  /** When the credential stops being valid, ms since the Unix epoch. */
-  expiresAt?: number;
-  anonymous?: boolean;
-}
-
-export interface JwtOptions {
-  /** Shared secret for HS256/384/512. */
-  secret?: string | Uint8Array;
-  /** PEM (SPKI) public key or a KeyObject, for RS*, PS*, ES* and EdDSA tokens. */
-  publicKey?: string | KeyObject;
-  /** A JWKS endpoint; keys are fetched and cached by `jose`. */
-  jwksUrl?: string;
-  audience?: string | string[];
-  issuer?: string | string[];
-  /** Accepted algorithms; defaults follow the key type, so an HS token never passes an RS key. */
-  algorithms?: string[];
-  /** Leeway for `exp` and `nbf`, in seconds. */
-  clockToleranceSec?: number;
-}
-
-export type AuthenticateResult = {
-  userId: string;
-  claims?: Record<string, unknown>;
-  expiresAt?: number;
-};
-
-export interface AuthOptions {
-  jwt?: JwtOptions;
-  /** Your own check: return the identity or throw (a SwitchboardError keeps its code). */
-  authenticate?: (
-    token: string,
-    request: IncomingMessage,
-  ) => AuthenticateResult | Promise<AuthenticateResult>;
-  /** Connections without a token are admitted as anonymous (userId ''). Off unless set. */
-  anonymous?: boolean;
-}
+export type { AuthenticateResult, AuthOptions, Identity, JwtOptions };
 
 export type Authenticator = (
   token: string | undefined,
@@ -131,7 +93,7 @@ function jwtAuthenticator(options: JwtOptions): (token: string) => Promise<Ident
     try {
       // biome-ignore lint/suspicious/noExplicitAny: jose overloads key and key-resolver separately
       const { payload } = await jwtVerify(token, key as any, verifyOptions);
-      return fromPayload(payload, options.clockToleranceSec ?? 0);
+      return fromPayload(payload, options.clockToleranceSec ?? DEFAULTS.auth.clockToleranceSec);
     } catch (error) {
       if (error instanceof SwitchboardError) throw error;
       if (error instanceof joseErrors.JWTExpired) {

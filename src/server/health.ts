@@ -1,28 +1,31 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Broker, Publication } from '../broker/types.js';
+import { DEFAULTS, INTERNAL_CHANNELS } from './defaults.js';
+import { pathOf, sendJson } from './http.js';
+import type { HealthOptions } from './types.js';
 
-export interface HealthOptions {
-  /** Liveness: the process answers. Default '/healthz'. */
-  path?: string;
-  /** Readiness: a publication makes it through the broker and back. Default '/readyz'. */
-  readyPath?: string;
-  /** How long the round trip may take before the node counts as not ready. Default 2 s. */
-  timeoutMs?: number;
-}
-
-/** Internal channel for readiness probes; `$` channels are never reachable by clients. */
-const PROBE_CHANNEL = '$health';
+export type { HealthOptions };
 
 /**
+ * Health endpoints on the gateway's port: liveness, and readiness proven by a probe that makes
+ * the round trip through the broker.
+ */
+
+/** Internal channel for readiness probes; `$` channels are never reachable by clients. */
+const PROBE_CHANNEL = INTERNAL_CHANNELS.health;
+
+/**
+ * Liveness and readiness endpoints.
+ *
  * /healthz says the process is up. /readyz proves delivery end to end: it publishes a probe to an
  * internal channel through the broker and waits to receive it back, so a broker that accepts
  * commands but no longer fans out (a dead pub/sub link) fails readiness too.
  */
 export function healthHandler(broker: Broker, options: HealthOptions, draining: () => boolean) {
-  const livePath = options.path ?? '/healthz';
-  const readyPath = options.readyPath ?? '/readyz';
-  const timeoutMs = options.timeoutMs ?? 2_000;
+  const livePath = options.path ?? DEFAULTS.health.path;
+  const readyPath = options.readyPath ?? DEFAULTS.health.readyPath;
+  const timeoutMs = options.timeoutMs ?? DEFAULTS.health.timeoutMs;
 
   async function ready(): Promise<{ ok: boolean; reason?: string; latencyMs?: number }> {
     if (draining()) return { ok: false, reason: 'shutting down' };
@@ -54,22 +57,15 @@ export function healthHandler(broker: Broker, options: HealthOptions, draining: 
   }
 
   return async (request: IncomingMessage, response: ServerResponse): Promise<boolean> => {
-    const path = (request.url ?? '/').split('?')[0];
     if (request.method !== 'GET' && request.method !== 'HEAD') return false;
+    const path = pathOf(request);
     if (path === livePath) {
-      response
-        .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
-        .end('{"ok":true}');
+      sendJson(response, 200, { ok: true });
       return true;
     }
     if (path !== readyPath) return false;
     const result = await ready();
-    response
-      .writeHead(result.ok ? 200 : 503, {
-        'content-type': 'application/json',
-        'cache-control': 'no-store',
-      })
-      .end(JSON.stringify(result));
+    sendJson(response, result.ok ? 200 : 503, result);
     return true;
   };
 }

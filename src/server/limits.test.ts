@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { DEFAULTS } from './defaults.js';
 import { resolveLimits, TokenBucket } from './limits.js';
 
 describe('TokenBucket', () => {
@@ -33,5 +34,18 @@ describe('resolveLimits', () => {
       resolveLimits({ maxMessageBytes: 1000, hardMaxMessageBytes: 10 }).hardMaxMessageBytes,
     ).toBe(1000);
     expect(resolveLimits().hardMaxMessageBytes).toBe(4 * 64 * 1024);
+  });
+});
+
+describe('resolveLimits defaults', () => {
+  it('fills every unset limit from DEFAULTS.limits', () => {
+    const { hardMaxMessageFactor, burstFactor, ...plain } = DEFAULTS.limits;
+    expect(resolveLimits()).toEqual({
+      ...plain,
+      hardMaxMessageBytes: plain.maxMessageBytes * hardMaxMessageFactor,
+      burst: plain.messagesPerSecond * burstFactor,
+      allowedOrigins: undefined,
+    });
+    expect(resolveLimits({ messagesPerSecond: 10 }).burst).toBe(10 * burstFactor);
   });
 });

@@ -1,62 +1,41 @@
-export interface LimitOptions {
-  /** Larger messages get TOO_LARGE and the connection stays. Default 64 KiB. */
-  maxMessageBytes?: number;
-  /** Larger than this and ws closes the socket (1009) without reading it. Default 4× maxMessageBytes. */
-  hardMaxMessageBytes?: number;
-  /** Token bucket refill rate per connection, frames per second. Default 100. */
-  messagesPerSecond?: number;
-  /** Token bucket size: the burst allowed above the rate. Default 2× messagesPerSecond. */
-  burst?: number;
-  /** Frames refused for rate in a row before the connection is closed (4008). Default 100. */
-  maxRateLimited?: number;
-  /** Frames in one batched message. Default 100. */
-  maxBatch?: number;
-  /** Requests of one connection being processed at once (RPCs, publishes awaiting the broker). Default 64. */
-  maxInFlight?: number;
-  /** Channels one connection may be subscribed to. Default 128. */
-  maxSubscriptions?: number;
-  /** Streams one user may have open at once on this node. Default 16. */
-  maxStreams?: number;
-  /** Concurrent connections per user id (anonymous connections are not counted). Default 100. */
-  maxConnectionsPerUser?: number;
-  /** Connections on this server; further upgrades get HTTP 503. Default unlimited. */
-  maxConnections?: number;
-  /** Bytes waiting to be written to one socket before it counts as a slow consumer (4007). Default 1 MiB. */
-  maxQueueBytes?: number;
-  /** Time to send `connect` after the socket opens (4005). Default 10 s. */
-  authTimeoutMs?: number;
-  /** Origin header values allowed to upgrade; others get HTTP 403. Default: any. */
-  allowedOrigins?: string[];
-  /** How long `close()` waits for clients to finish the closing handshake. Default 5 s. */
-  closeTimeoutMs?: number;
-}
+import { DEFAULTS } from './defaults.js';
+import type { LimitOptions } from './types.js';
+
+export type { LimitOptions };
+
+/**
+ * Per-connection and per-server limits: the options, their resolution against the defaults, and
+ * the token bucket that enforces the message rate.
+ */
 
 export type Limits = Required<Omit<LimitOptions, 'allowedOrigins'>> & {
   allowedOrigins: string[] | undefined;
 };
 
+/** Fills every unset limit from DEFAULTS.limits (src/server/defaults.ts). */
 export function resolveLimits(options: LimitOptions = {}): Limits {
-  const maxMessageBytes = options.maxMessageBytes ?? 64 * 1024;
-  const messagesPerSecond = options.messagesPerSecond ?? 100;
+  const defaults = DEFAULTS.limits;
+  const maxMessageBytes = options.maxMessageBytes ?? defaults.maxMessageBytes;
+  const messagesPerSecond = options.messagesPerSecond ?? defaults.messagesPerSecond;
   return {
     maxMessageBytes,
     hardMaxMessageBytes: Math.max(
-      options.hardMaxMessageBytes ?? maxMessageBytes * 4,
+      options.hardMaxMessageBytes ?? maxMessageBytes * defaults.hardMaxMessageFactor,
       maxMessageBytes,
     ),
     messagesPerSecond,
-    burst: options.burst ?? messagesPerSecond * 2,
-    maxRateLimited: options.maxRateLimited ?? 100,
-    maxBatch: options.maxBatch ?? 100,
-    maxInFlight: options.maxInFlight ?? 64,
-    maxSubscriptions: options.maxSubscriptions ?? 128,
-    maxStreams: options.maxStreams ?? 16,
-    maxConnectionsPerUser: options.maxConnectionsPerUser ?? 100,
-    maxConnections: options.maxConnections ?? Number.POSITIVE_INFINITY,
-    maxQueueBytes: options.maxQueueBytes ?? 1024 * 1024,
-    authTimeoutMs: options.authTimeoutMs ?? 10_000,
+    burst: options.burst ?? messagesPerSecond * defaults.burstFactor,
+    maxRateLimited: options.maxRateLimited ?? defaults.maxRateLimited,
+    maxBatch: options.maxBatch ?? defaults.maxBatch,
+    maxInFlight: options.maxInFlight ?? defaults.maxInFlight,
+    maxSubscriptions: options.maxSubscriptions ?? defaults.maxSubscriptions,
+    maxStreams: options.maxStreams ?? defaults.maxStreams,
+    maxConnectionsPerUser: options.maxConnectionsPerUser ?? defaults.maxConnectionsPerUser,
+    maxConnections: options.maxConnections ?? defaults.maxConnections,
+    maxQueueBytes: options.maxQueueBytes ?? defaults.maxQueueBytes,
+    authTimeoutMs: options.authTimeoutMs ?? defaults.authTimeoutMs,
     allowedOrigins: options.allowedOrigins,
-    closeTimeoutMs: options.closeTimeoutMs ?? 5_000,
+    closeTimeoutMs: options.closeTimeoutMs ?? defaults.closeTimeoutMs,
   };
 }
 

@@ -1,5 +1,8 @@
 import type { Broker } from '../broker/types.js';
+import { DEFAULTS } from './defaults.js';
 import { TokenBucket } from './limits.js';
+
+/** The log channel: server log records published to a channel, storms collapsed, rate bounded. */
 
 export interface LogStreamOptions {
   /** The channel records are published to; give its pattern a permission so only admins see it. */
@@ -35,9 +38,10 @@ export const LOG_EVENT = 'log';
  * is not logged again through this stream (it would feed itself).
  */
 export function logStream(broker: Broker, options: LogStreamOptions): LogStream {
-  const collapseMs = options.collapseMs ?? 5_000;
-  const history = { size: options.keep ?? 100, ttlMs: 24 * 60 * 60_000 };
-  const rate = options.maxPerSecond ?? 50;
+  const defaults = DEFAULTS.logStream;
+  const collapseMs = options.collapseMs ?? defaults.collapseMs;
+  const history = { size: options.keep ?? defaults.keep, ttlMs: defaults.historyTtlMs };
+  const rate = options.maxPerSecond ?? defaults.maxPerSecond;
   const bucket = new TokenBucket(rate, rate);
   let lastKey: string | undefined;
   let lastRecord: Record<string, unknown> | undefined;

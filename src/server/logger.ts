@@ -1,10 +1,6 @@
-/** The subset of pino's interface the gateway logs through; pass a pino logger as is. */
-export interface Logger {
-  error(object: object, message?: string): void;
-  warn(object: object, message?: string): void;
-  info(object: object, message?: string): void;
-  debug(object: object, message?: string): void;
-}
+import type { Logger } from './types.js';
+
+export type { Logger };
 
 const noop = () => {};
 

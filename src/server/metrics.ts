@@ -1,36 +1,27 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { CloseCode } from '../protocol/close-codes.js';
-import type { ServerConnection } from './connection.js';
-import type { Tap } from './tap.js';
+import { DEFAULTS } from './defaults.js';
+import { pathOf } from './http.js';
+import type { MetricsOptions, ServerConnection, Tap } from './types.js';
 
-export interface MetricsOptions {
-  /** Default '/metrics'. */
-  path?: string;
-  /** Register into your own prom-client registry (e.g. alongside the app's metrics). */
-  registry?: Registry;
-  /** Prefix of every metric name. Default 'switchboard_'. */
-  prefix?: string;
-  /**
-   * Also export prom-client's process metrics (CPU, memory, event-loop lag, handles). Off by
-   * default because an app usually registers them once itself; the standalone server turns it on.
-   */
-  processMetrics?: boolean;
-}
+export type { MetricsOptions };
+
+/** Prometheus metrics of the gateway: the series, the tap that counts them, the scrape endpoint. */
 
 /**
- * Prometheus metrics through the Tap seam. Channel labels are the configured *patterns* (or
- * 'none'), never channel names, so the number of series stays bounded however many channels
- * exist. Gauges that can be read off the live server (connections, subscriptions, queue bytes)
- * are computed at scrape time rather than tracked on every frame.
+ * Prometheus metrics: counted through the Tap seam, served at one path. Channel labels are the
+ * configured *patterns* (or 'none'), never channel names, so the number of series stays bounded
+ * however many channels exist. Gauges that can be read off the live server (connections,
+ * subscriptions, queue bytes) are computed at scrape time rather than tracked on every frame.
  */
 export function metricsPlugin(
   options: MetricsOptions,
   connections: () => Iterable<ServerConnection>,
   patternOf: (channel: string | undefined) => string,
 ): { tap: Tap; handler: (request: IncomingMessage, response: ServerResponse) => Promise<boolean> } {
-  const path = options.path ?? '/metrics';
-  const prefix = options.prefix ?? 'switchboard_';
+  const path = options.path ?? DEFAULTS.metrics.path;
+  const prefix = options.prefix ?? DEFAULTS.metrics.prefix;
   const registry = options.registry ?? new Registry();
   const registers = [registry];
   if (options.processMetrics) collectDefaultMetrics({ register: registry });
@@ -146,7 +137,7 @@ export function metricsPlugin(
   };
 
   const handler = async (request: IncomingMessage, response: ServerResponse): Promise<boolean> => {
-    if ((request.url ?? '/').split('?')[0] !== path || request.method !== 'GET') return false;
+    if (request.method !== 'GET' || pathOf(request) !== path) return false;
     response.writeHead(200, { 'content-type': registry.contentType }).end(await registry.metrics());
     return true;
   };

@@ -1,9 +1,12 @@
 import type { IncomingMessage } from 'node:http';
 import { ErrorCode, isErrorCode, SwitchboardError } from '../protocol/errors.js';
-import type { AuthenticateResult, Identity } from './auth.js';
-import type { ChannelAction } from './channels.js';
-import type { Logger } from './logger.js';
-import type { RpcContext } from './server.js';
+import { DEFAULTS } from './defaults.js';
+import type { AuthenticateResult, ChannelAction, Identity, Logger, RpcContext } from './types.js';
+
+/**
+ * The backend webhooks: a backend in any language authenticates connections, authorizes
+ * channels and answers RPCs, each decision one POST of JSON the gateway sends it.
+ */
 
 /** A backend endpoint the gateway asks over HTTP: one POST of JSON per decision. */
 export interface ProxyEndpoint {
@@ -21,8 +24,8 @@ export interface ProxyEndpoint {
 type Json = Record<string, unknown>;
 
 async function call(endpoint: ProxyEndpoint, body: Json): Promise<{ status: number; body: Json }> {
-  const timeoutMs = endpoint.timeoutMs ?? 5_000;
-  const limit = endpoint.maxResponseBytes ?? 1024 * 1024;
+  const timeoutMs = endpoint.timeoutMs ?? DEFAULTS.proxy.timeoutMs;
+  const limit = endpoint.maxResponseBytes ?? DEFAULTS.proxy.maxResponseBytes;
   let response: Response;
   try {
     response = await fetch(endpoint.url, {

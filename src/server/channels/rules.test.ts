@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileChannels, matchChannel } from './channels.js';
+import { compileChannels, matchChannel } from './rules.js';
 
 describe('channel patterns', () => {
   const rules = compileChannels({

@@ -1,33 +1,15 @@
-import type { HistoryOptions, Publication, PublishResult } from '../broker/types.js';
-import type { StreamMarker } from '../protocol/frames.js';
-import type { ChannelOptions } from './channels.js';
+import { randomBytes } from 'node:crypto';
+import type { Publication, PublishResult } from '../../broker/types.js';
+import { isReservedEvent, type StreamMarker } from '../../protocol/frames.js';
+import type { ServerStream, StreamOptions } from '../types.js';
+import { type ChannelPolicy, streamSettings } from './policy.js';
+import type { Publisher } from './publisher.js';
 
-export const DEFAULT_STREAM_TIMEOUT_MS = 60_000;
-export const DEFAULT_STREAM_HISTORY: HistoryOptions = { size: 1000, ttlMs: 10 * 60_000 };
-
-export function streamSettings(
-  options: ChannelOptions,
-): { timeoutMs: number; history: HistoryOptions } | undefined {
-  const streams = options.streams;
-  if (!streams) return undefined;
-  const own = streams === true ? {} : streams;
-  return {
-    timeoutMs: own.timeoutMs ?? DEFAULT_STREAM_TIMEOUT_MS,
-    history: options.history ?? own.history ?? DEFAULT_STREAM_HISTORY,
-  };
-}
-
-/** The app's handle on a stream it opened with `server.stream()`. */
-export interface ServerStream {
-  readonly id: string;
-  readonly channel: string;
-  /** Publishes the next chunk; chunks reach subscribers in the order written. */
-  write(chunk: unknown): Promise<PublishResult>;
-  /** The end marker, optionally with a final payload. */
-  end(data?: unknown): Promise<PublishResult>;
-  /** Ends the stream as failed; subscribers see status 'error' with the message. */
-  fail(message: string): Promise<PublishResult>;
-}
+/**
+ * Streams: ordered chunks with an end marker on an ordinary channel. The settings a channel
+ * gives them, the node's watch over every stream in progress (quiet ones are ended with an
+ * error), what a late subscriber needs to join one midway, and the app's `server.stream()`.
+ */
 
 type Publish = (
   channel: string,
@@ -133,4 +115,47 @@ export function streamsInProgress(history: readonly Publication[]): Publication[
     else open.get(marker.id)?.push(publication);
   }
   return [...open.values()].flat().sort((a, b) => a.offset - b.offset);
+}
+
+/**
+ * `server.stream()`: opens a stream on a channel whose pattern enables streams. Each chunk
+ * carries the key `<stream id>:<seq>`, so a retry is applied once; an UNCERTAIN publish is
+ * retried here, because the app's next write would take the next seq.
+ */
+export async function openStream(
+  policy: ChannelPolicy,
+  publisher: Publisher,
+  tracker: StreamTracker,
+  channel: string,
+  options: StreamOptions = {},
+): Promise<ServerStream> {
+  const rule = policy.rule(channel);
+  const settings = rule && streamSettings(rule.options);
+  if (!settings)
+    throw new TypeError(`Channel "${channel}" matches no pattern with streams enabled`);
+  const event = options.event ?? 'stream';
+  if (isReservedEvent(event)) throw new TypeError(`"${event}" is a reserved event name`);
+  const id = randomBytes(8).toString('hex');
+  let seq = 0;
+  let ended = false;
+  const send = (data: unknown, status?: 'open' | 'end' | 'error') => {
+    if (ended) return Promise.reject(new Error(`Stream ${id} has ended`));
+    if (status === 'end' || status === 'error') ended = true;
+    const marker = status === undefined ? { id, seq } : { id, seq, status };
+    seq++;
+    tracker.track(channel, event, marker, settings.timeoutMs);
+    return publisher.publishSurely(channel, event, data, {
+      stream: marker,
+      idempotencyKey: `${id}:${marker.seq}`,
+      history: settings.history,
+    });
+  };
+  await send(options.data, 'open');
+  return {
+    id,
+    channel,
+    write: (chunk) => send(chunk),
+    end: (data) => send(data, 'end'),
+    fail: (message) => send({ error: message }, 'error'),
+  };
 }

@@ -1,126 +1,37 @@
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
-import type { Publication } from '../broker/types.js';
-import { CloseCode } from '../protocol/close-codes.js';
-import { ErrorCode, SwitchboardError, toSwitchboardError } from '../protocol/errors.js';
-import {
-  type ClientFrame,
-  type ConnectFrame,
-  type ConnectReply,
-  type HistoryFrame,
-  type HistoryReply,
-  type MessageFrame,
-  type PresenceFrame,
-  type PresenceMember,
-  type PresenceReply,
-  type PublishFrame,
-  type RefreshFrame,
-  type RpcFrame,
-  type ServerFrame,
-  SUPPORTED_VERSIONS,
-  type SubscribeFrame,
-  type SubscribeReply,
-  type UnsubscribeFrame,
-} from '../protocol/frames.js';
-import { isRequestId, parseClientFrame } from '../protocol/validate.js';
-import type { Identity } from './auth.js';
-import type { ChannelRule } from './channels.js';
-import type { Gateway } from './gateway.js';
-import { TokenBucket } from './limits.js';
-import { mergeRecovery } from './recovery.js';
-import { streamSettings, streamsInProgress } from './streams.js';
-import type { Tap } from './tap.js';
-
-export type ConnectionState = 'connecting' | 'open' | 'closing' | 'closed';
-
-export interface ConnectionStats {
-  messagesIn: number;
-  bytesIn: number;
-  messagesOut: number;
-  bytesOut: number;
-}
-
-/** What the app sees of a connection: in hooks, RPC handlers and server events. */
-export interface ServerConnection {
-  readonly id: string;
-  readonly state: ConnectionState;
-  /** Set once `connect` succeeded. */
-  readonly identity: Identity | undefined;
-  readonly userId: string | undefined;
-  readonly subscriptions: ReadonlySet<string>;
-  readonly remoteAddress: string | undefined;
-  /** The HTTP upgrade request: URL, headers (for cookies, tenant headers…). */
-  readonly request: IncomingMessage;
-  readonly connectedAt: number;
-  readonly stats: Readonly<ConnectionStats>;
-  /** App data the client sent with `connect`. */
-  readonly clientData: unknown;
-  /** Bytes written to the socket but not yet sent: the connection's send queue. */
-  readonly bufferedAmount: number;
-  /** Send an event to this connection alone (a `message` frame without a channel). */
-  send(event: string, data?: unknown): boolean;
-  /** Send any server frame as is (the inspector's "send to client"). */
-  sendFrame(frame: ServerFrame): boolean;
-  /** Process a message as if the client had sent it (the inspector's replay). */
-  inject(data: string | Uint8Array): void;
-  close(code?: number, reason?: string): void;
-}
-
-/** A history request returns at most this many publications; page with `since` for more. */
-const MAX_HISTORY_REPLY = 1000;
-/** Publications that arrive while a subscribe is being answered wait here, then follow the reply. */
-const MAX_PENDING_PUBLICATIONS = 10_000;
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** Which close follows a refused `connect`: it tells the client whether trying again can help. */
-function connectRefusalCode(code: ErrorCode): number {
-  switch (code) {
-    case ErrorCode.TOKEN_EXPIRED:
-      return CloseCode.TOKEN_EXPIRED;
-    case ErrorCode.FORBIDDEN:
-      return CloseCode.FORBIDDEN;
-    // A backend the server asks (`proxy.connect`) or the broker is down: the token may be fine.
-    case ErrorCode.UNAVAILABLE:
-    case ErrorCode.UNCERTAIN:
-      return CloseCode.TRY_AGAIN_LATER;
-    default:
-      return CloseCode.UNAUTHORIZED;
-  }
-}
-
-/** RFC 6455 allows 123 bytes of reason; cut on a character boundary so the UTF-8 stays valid. */
-function closeReason(reason: string): string {
-  const bytes = Buffer.from(reason);
-  if (bytes.length <= 123) return reason;
-  let end = 123;
-  while (end > 0 && ((bytes[end] ?? 0) & 0xc0) === 0x80) end--;
-  return bytes.subarray(0, end).toString();
-}
+import type { Publication } from '../../broker/types.js';
+import { CloseCode, closeReason } from '../../protocol/close-codes.js';
+import { ErrorCode, SwitchboardError, toSwitchboardError } from '../../protocol/errors.js';
+import type {
+  ClientFrame,
+  MessageFrame,
+  PresenceMember,
+  ServerFrame,
+} from '../../protocol/frames.js';
+import { isRequestId, parseClientFrame } from '../../protocol/validate.js';
+import { TokenBucket } from '../limits.js';
+import type { ConnectionState, ConnectionStats, Identity, Tap } from '../types.js';
+import { uncorkAtTickEnd } from './cork.js';
+import type { ConnectionHost, Connection as LiveConnection } from './host.js';
+import { onConnect, onHistory, onPresence, onPublish, onRefresh, onRpc } from './requests.js';
+import { onSubscribe, onUnsubscribe } from './subscribe.js';
 
 /**
- * Connections whose socket is corked until the current tick ends. `ws` hands every message to the
- * kernel in its own writev; a fan-out, or the replies to a batch of requests, would make one
- * syscall per frame per connection. Corked, everything a connection is sent in one tick leaves in
- * one writev, in the same order. One nextTick for all of them, not one closure per message.
- */
-let corked: Connection[] = [];
-let uncorkScheduled = false;
-function uncorkAll(): void {
-  const list = corked;
-  corked = [];
-  uncorkScheduled = false;
-  for (const connection of list) connection.flushWrites();
-}
-
-/**
- * One client socket: reads frames in, enforces limits, answers every request exactly once.
+ * One client socket: reads frames in, enforces the per-connection limits, hands each request to
+ * its handler (requests.ts, subscribe.ts) and answers every one exactly once; writes frames out
+ * through a bounded, corked send queue; closes with the code that says why.
  *
  * Frames that touch channels or identity run through an ordered chain, so a client's subscribe
  * then publish reach the broker in that order even when an authorize hook is async. Work that
  * may take long (RPC handlers, broker round trips) is started in order but not awaited by the
  * chain, so one slow RPC does not hold up the connection.
  */
-export class Connection implements ServerConnection {
+
+/** Publications that arrive while a subscribe is being answered wait here, then follow the reply. */
+const MAX_PENDING_PUBLICATIONS = 10_000;
+
+export class Connection implements LiveConnection {
   readonly id: string;
   state: ConnectionState = 'connecting';
   identity: Identity | undefined;
@@ -152,14 +63,15 @@ export class Connection implements ServerConnection {
   private corked = false;
 
   constructor(
-    private readonly gateway: Gateway,
+    readonly host: ConnectionHost,
+    id: string,
     private readonly ws: WebSocket,
     readonly request: IncomingMessage,
   ) {
-    this.id = gateway.nextConnectionId();
+    this.id = id;
     this.socket = request.socket;
     this.remoteAddress = request.socket.remoteAddress;
-    const { limits } = gateway;
+    const { limits } = host;
     this.bucket = new TokenBucket(limits.messagesPerSecond, limits.burst);
     this.authTimer = setTimeout(
       () => this.close(CloseCode.AUTH_TIMEOUT, 'connect frame not received in time'),
@@ -168,7 +80,7 @@ export class Connection implements ServerConnection {
     ws.on('message', (data: Buffer, isBinary) => this.handleMessage(data, isBinary));
     ws.on('close', (code, reason) => this.handleClose(code, reason.toString()));
     ws.on('error', (error) =>
-      gateway.logger.debug({ err: error, connection: this.id }, 'socket error'),
+      host.logger.debug({ err: error, connection: this.id }, 'socket error'),
     );
   }
 
@@ -196,8 +108,9 @@ export class Connection implements ServerConnection {
   }
 
   private handleMessage(data: Buffer, isBinary: boolean): void {
-    const { gateway } = this;
-    const { limits } = gateway;
+    const { host } = this;
+    const { limits } = host;
+    const { codec } = host.wire;
     this.awaitingPong = false;
     this.stats.messagesIn++;
     this.stats.bytesIn += data.length;
@@ -205,7 +118,7 @@ export class Connection implements ServerConnection {
     let decoded: unknown;
     let decodeFailed = false;
     try {
-      decoded = gateway.codec.decode(gateway.codec.binary || isBinary ? data : data.toString());
+      decoded = codec.decode(codec.binary || isBinary ? data : data.toString());
     } catch {
       decodeFailed = true;
     }
@@ -258,7 +171,7 @@ export class Connection implements ServerConnection {
       return true;
     }
     this.sendError(id, ErrorCode.RATE_LIMITED, 'Too many messages; slow down');
-    if (++this.rateLimitedInARow >= this.gateway.limits.maxRateLimited)
+    if (++this.rateLimitedInARow >= this.host.limits.maxRateLimited)
       this.close(CloseCode.RATE_LIMITED, 'rate limit exceeded');
     return false;
   }
@@ -285,7 +198,7 @@ export class Connection implements ServerConnection {
       this.reply(frame.id, {});
       return;
     }
-    if (this.inFlight >= this.gateway.limits.maxInFlight) {
+    if (this.inFlight >= this.host.limits.maxInFlight) {
       this.sendError(frame.id, ErrorCode.LIMIT_EXCEEDED, 'Too many requests in flight');
       return;
     }
@@ -293,7 +206,7 @@ export class Connection implements ServerConnection {
     // Nothing queued ahead: an RPC can start now. It would only be started by the chain, never
     // awaited, so skipping the chain's closure and promises changes no order.
     if (frame.type === 'rpc' && this.chain === undefined && this.identity !== undefined) {
-      this.onRpc(frame).then(this.requestDone, this.requestDone);
+      onRpc(this, frame).then(this.requestDone, this.requestDone);
       return;
     }
     this.ordered(async () => {
@@ -304,28 +217,28 @@ export class Connection implements ServerConnection {
         if (frame.type !== 'connect' && this.identity === undefined) return;
         switch (frame.type) {
           case 'connect':
-            await this.onConnect(frame);
+            await onConnect(this, frame);
             break;
           case 'refresh':
-            await this.onRefresh(frame);
+            await onRefresh(this, frame);
             break;
           case 'subscribe':
-            await this.onSubscribe(frame);
+            await onSubscribe(this, frame);
             break;
           case 'unsubscribe':
-            this.onUnsubscribe(frame);
+            onUnsubscribe(this, frame);
             break;
           case 'publish':
-            started = (await this.onPublish(frame)).done;
+            started = (await onPublish(this, frame)).done;
             break;
           case 'rpc':
-            started = this.onRpc(frame);
+            started = onRpc(this, frame);
             break;
           case 'presence':
-            await this.onPresence(frame);
+            await onPresence(this, frame);
             break;
           case 'history':
-            await this.onHistory(frame);
+            await onHistory(this, frame);
             break;
           case 'ping':
             this.reply(frame.id, {});
@@ -358,266 +271,28 @@ export class Connection implements ServerConnection {
     this.chain = tail;
   }
 
-  private async onConnect(frame: ConnectFrame): Promise<void> {
-    const { gateway } = this;
-    if (this.identity) {
-      this.sendError(frame.id, ErrorCode.BAD_FRAME, 'Already connected');
-      return;
-    }
-    const version = Math.min(frame.version, Math.max(...SUPPORTED_VERSIONS));
-    if (!SUPPORTED_VERSIONS.includes(version)) {
-      this.sendError(
-        frame.id,
-        ErrorCode.UNSUPPORTED_VERSION,
-        `Supported versions: ${SUPPORTED_VERSIONS.join(', ')}`,
-      );
-      this.close(CloseCode.UNSUPPORTED_VERSION, 'unsupported protocol version');
-      return;
-    }
-    let identity: Identity;
-    try {
-      identity = await gateway.authenticate(frame.token, this.request);
-    } catch (error) {
-      const err = toSwitchboardError(error);
-      this.sendError(frame.id, err.code, err.message);
-      this.close(connectRefusalCode(err.code), err.message);
-      return;
-    }
-    if (this.state !== 'connecting') return; // closed while the token was being checked
-    if (!gateway.admitUser(this, identity)) {
-      this.sendError(frame.id, ErrorCode.LIMIT_EXCEEDED, 'Too many connections for this user');
-      this.close(CloseCode.TOO_MANY_CONNECTIONS, 'too many connections for this user');
-      return;
-    }
+  authenticated(identity: Identity, clientData: unknown): void {
     clearTimeout(this.authTimer);
     this.authTimer = undefined;
     this.identity = identity;
-    this.clientData = frame.data;
+    this.clientData = clientData;
     this.state = 'open';
-    this.scheduleExpiry();
-    const reply: ConnectReply = {
-      version,
-      connection: this.id,
-      user: identity.userId,
-      heartbeatMs: gateway.heartbeatMs,
-      maxMessageBytes: gateway.limits.maxMessageBytes,
-      limits: gateway.announcedLimits,
-    };
-    if (identity.expiresAt !== undefined) reply.expiresAt = identity.expiresAt;
-    this.reply(frame.id, reply);
-    gateway.connectionAuthenticated(this);
   }
 
-  private async onRefresh(frame: RefreshFrame): Promise<void> {
-    const identity = await this.gateway.authenticate(frame.token, this.request);
-    if (identity.userId !== this.identity?.userId) {
-      throw new SwitchboardError(
-        ErrorCode.FORBIDDEN,
-        'A refreshed token must be for the same user',
-      );
-    }
-    this.identity = identity;
-    this.scheduleExpiry();
-    this.reply(frame.id, identity.expiresAt === undefined ? {} : { expiresAt: identity.expiresAt });
-  }
-
-  private scheduleExpiry(): void {
+  setExpiryTimer(timer: ReturnType<typeof setTimeout> | undefined): void {
     clearTimeout(this.expiryTimer);
-    this.expiryTimer = undefined;
-    const expiresAt = this.identity?.expiresAt;
-    if (expiresAt === undefined) return;
-    const close = () => this.close(CloseCode.TOKEN_EXPIRED, 'token expired');
-    // Tokens may live longer than setTimeout can count; re-arm in steps until the real moment.
-    const arm = () => {
-      const wait = expiresAt - Date.now();
-      if (wait <= 0) return close();
-      this.expiryTimer = setTimeout(
-        wait > MAX_TIMER_MS ? arm : close,
-        Math.min(wait, MAX_TIMER_MS),
-      );
-      this.expiryTimer.unref?.();
-    };
-    arm();
+    this.expiryTimer = timer;
   }
 
-  private async onSubscribe(frame: SubscribeFrame): Promise<void> {
-    const { gateway } = this;
-    const { channel, since } = frame;
-    if (this.channels.has(channel)) {
-      throw new SwitchboardError(ErrorCode.BAD_FRAME, `Already subscribed to "${channel}"`);
-    }
-    if (this.channels.size >= gateway.limits.maxSubscriptions) {
-      throw new SwitchboardError(ErrorCode.LIMIT_EXCEEDED, 'Too many subscriptions');
-    }
-    const rule = await gateway.authorize(this, channel, 'subscribe');
-    if (this.state !== 'open') return;
-    const streams = streamSettings(rule.options) !== undefined;
-    // Join before asking the broker for the position, holding back what arrives meanwhile, so
-    // nothing published between the two is missed or delivered ahead of the reply.
-    this.channels.set(channel, []);
-    let reply: SubscribeReply;
-    let replay: Publication[] = [];
-    let inProgress: Publication[] = [];
-    try {
-      await gateway.joinChannel(this, channel);
-      const history = await gateway.broker.history(
-        channel,
-        since ? { since } : streams ? {} : { limit: 0 },
-      );
-      reply = { offset: history.offset, epoch: history.epoch };
-      if (since) {
-        reply.recovered = history.recovered;
-        replay = history.publications;
-      }
-      // Without a full replay, a subscriber still gets the streams in progress from their start.
-      if (streams && !reply.recovered) {
-        const all = since ? await gateway.broker.history(channel) : history;
-        if (all.epoch === reply.epoch) {
-          inProgress = streamsInProgress(all.publications).filter((p) => p.offset <= reply.offset);
-        }
-      }
-    } catch (error) {
-      this.leave(channel);
-      throw error;
-    }
-    const held = this.channels.get(channel);
-    if (!held) return; // unsubscribed while we waited
-    this.channels.set(channel, null);
-    // Before the reply: the client takes these as already-seen history, then its position moves
-    // to the reply's offset.
-    for (const publication of inProgress) this.sendPublication(publication);
-    this.reply(frame.id, reply);
-    const start = since && reply.recovered ? since : reply;
-    const { send, gap } = mergeRecovery(start, replay, held);
-    for (const publication of send) this.sendPublication(publication);
-    if (gap) {
-      // The node's live feed broke while this subscribe was answered: start over from the
-      // position the client now holds, which its resubscribe recovers or reports.
-      this.close(CloseCode.RESYNC, 'channel resync');
-      return;
-    }
-    if (rule.options.presence) await this.joinPresence(channel, rule);
-  }
-
-  private async joinPresence(channel: string, rule: ChannelRule): Promise<void> {
-    const presence = rule.options.presence;
-    const member: PresenceMember = { user: this.identity!.userId, connection: this.id };
-    if (typeof presence === 'object' && presence.info)
-      member.info = await presence.info(this.identity!, this);
-    if (!this.channels.has(channel)) return;
-    (this.presence ??= new Map()).set(channel, member);
-    await this.gateway.presenceJoin(channel, member);
-  }
-
-  private sendPublication(publication: Publication): void {
-    if (publication.exceptConnection === this.id) return this.sendOwn(publication);
-    this.sendRaw(
-      this.gateway.encodePublication(publication),
-      this.gateway.publicationFrame(publication),
-    );
-  }
-
-  private onUnsubscribe(frame: UnsubscribeFrame): void {
-    if (!this.channels.has(frame.channel)) {
-      throw new SwitchboardError(ErrorCode.NOT_FOUND, `Not subscribed to "${frame.channel}"`);
-    }
-    this.leave(frame.channel);
-    this.reply(frame.id, {});
-  }
-
-  private leave(channel: string): void {
+  leave(channel: string): void {
     if (!this.channels.delete(channel)) return;
-    this.gateway.leaveChannel(this, channel);
+    const { channels } = this.host;
+    channels.leave(this, channel);
     const member = this.presence?.get(channel);
     if (member) {
       this.presence!.delete(channel);
-      this.gateway.presenceLeave(channel, member);
+      channels.presenceLeave(channel, member);
     }
-  }
-
-  /** Resolves once checks pass; `done` settles when the broker answered (async functions would flatten it). */
-  private async onPublish(frame: PublishFrame): Promise<{ done: Promise<void> }> {
-    const { gateway } = this;
-    const rule = await gateway.authorize(this, frame.channel, 'publish');
-    if (rule.options.clientPublish === false) {
-      throw new SwitchboardError(ErrorCode.FORBIDDEN, 'Clients may not publish on this channel');
-    }
-    const data = await gateway.validateEvent(rule, frame.event, frame.data);
-    const ephemeral =
-      frame.ephemeral === true || rule.options.ephemeral?.includes(frame.event) === true;
-    const user = this.identity!.userId;
-    if (frame.stream) {
-      const settings = streamSettings(rule.options);
-      if (!settings)
-        throw new SwitchboardError(ErrorCode.FORBIDDEN, 'Streams are not enabled on this channel');
-      if (ephemeral)
-        throw new SwitchboardError(ErrorCode.BAD_FRAME, 'A stream chunk cannot be ephemeral');
-      if (
-        frame.stream.status === 'open' &&
-        gateway.streams.countOwnedBy(user) >= gateway.limits.maxStreams
-      ) {
-        throw new SwitchboardError(ErrorCode.LIMIT_EXCEEDED, 'Too many open streams');
-      }
-      if (
-        !gateway.streams.track(frame.channel, frame.event, frame.stream, settings.timeoutMs, user)
-      ) {
-        throw new SwitchboardError(ErrorCode.FORBIDDEN, 'Stream belongs to another user');
-      }
-    }
-    // Not awaited by the chain: the broker call is issued in order, its reply comes when it comes.
-    const done = gateway
-      .publishToBroker(frame.channel, frame.event, data, {
-        user,
-        ...(frame.exceptSelf && { exceptConnection: this.id }),
-        ...(frame.key !== undefined && { idempotencyKey: `${user}\u0000${frame.key}` }),
-        ...(ephemeral && { ephemeral }),
-        ...(frame.stream && { stream: frame.stream }),
-      })
-      .then(
-        (result) => this.reply(frame.id, { offset: result.offset, epoch: result.epoch }),
-        (error) => this.fail(frame.id, error),
-      );
-    return { done };
-  }
-
-  private async onPresence(frame: PresenceFrame): Promise<void> {
-    const rule = await this.gateway.authorize(this, frame.channel, 'presence');
-    if (!rule.options.presence)
-      throw new SwitchboardError(ErrorCode.NOT_FOUND, 'Presence is not enabled on this channel');
-    const reply: PresenceReply = { members: await this.gateway.broker.presence(frame.channel) };
-    this.reply(frame.id, reply);
-  }
-
-  private async onHistory(frame: HistoryFrame): Promise<void> {
-    const { gateway } = this;
-    await gateway.authorize(this, frame.channel, 'history');
-    const limit = Math.min(frame.limit ?? MAX_HISTORY_REPLY, MAX_HISTORY_REPLY);
-    const history = await gateway.broker.history(frame.channel, {
-      limit,
-      ...(frame.since && { since: frame.since }),
-    });
-    const reply: HistoryReply = {
-      offset: history.offset,
-      epoch: history.epoch,
-      recovered: history.recovered,
-      publications: history.publications.map((p) => gateway.publicationFrame(p)),
-    };
-    this.reply(frame.id, reply);
-  }
-
-  private onRpc(frame: RpcFrame): Promise<void> {
-    return this.gateway.callRpc(this, frame.method, frame.data).then(
-      (result) => {
-        // A result the codec cannot encode (a BigInt, a cycle) is the handler's bug: the client
-        // still gets its one reply, as INTERNAL.
-        try {
-          this.reply(frame.id, result);
-        } catch (error) {
-          this.fail(frame.id, error);
-        }
-      },
-      (error) => this.fail(frame.id, error),
-    );
   }
 
   // ── outbound ─────────────────────────────────────────────────────────────────────────────
@@ -634,7 +309,14 @@ export class Connection implements ServerConnection {
       return;
     }
     if (publication.exceptConnection === this.id) this.sendOwn(publication);
-    else this.sendRaw(raw, frame ?? this.gateway.publicationFrame(publication));
+    else this.sendRaw(raw, frame ?? this.host.wire.publicationFrame(publication));
+  }
+
+  /** A publication encoded for this connection alone (a replay, a held one). */
+  sendPublication(publication: Publication): void {
+    if (publication.exceptConnection === this.id) return this.sendOwn(publication);
+    const { wire } = this.host;
+    this.sendRaw(wire.encodePublication(publication), wire.publicationFrame(publication));
   }
 
   /**
@@ -654,7 +336,7 @@ export class Connection implements ServerConnection {
   }
 
   sendFrame(frame: ServerFrame): boolean {
-    return this.sendRaw(this.gateway.encode(frame), frame);
+    return this.sendRaw(this.host.wire.encode(frame), frame);
   }
 
   /**
@@ -665,12 +347,12 @@ export class Connection implements ServerConnection {
   sendRaw(raw: Buffer, frame: ServerFrame): boolean {
     const { ws } = this;
     if (ws.readyState !== ws.OPEN) return false;
-    const max = this.gateway.limits.maxQueueBytes;
+    const max = this.host.limits.maxQueueBytes;
     // Bytes held by our cork would have reached the kernel uncorked: hand them over before
     // judging, so only bytes the reader has not taken count, as without corking.
     if (this.corked && ws.bufferedAmount + raw.length > max) this.flushWrites();
     if (ws.bufferedAmount + raw.length > max) {
-      this.gateway.slowConsumer(this);
+      this.host.session.slowConsumer(this);
       // Nothing more is queued once closing; the close frame tells a merely slow reader why, and
       // the close timer cuts off one that never reads.
       this.close(CloseCode.SLOW_CONSUMER, 'send queue full');
@@ -681,13 +363,9 @@ export class Connection implements ServerConnection {
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
-      corked.push(this);
-      if (!uncorkScheduled) {
-        uncorkScheduled = true;
-        process.nextTick(uncorkAll);
-      }
+      uncorkAtTickEnd(this);
     }
-    ws.send(raw, { binary: this.gateway.codec.binary });
+    ws.send(raw, { binary: this.host.wire.codec.binary });
     const taps = this.frameTaps;
     if (taps) for (const tap of taps) tap.outbound?.(this, raw, frame);
     return true;
@@ -711,10 +389,10 @@ export class Connection implements ServerConnection {
     this.sendFrame(frame);
   }
 
-  private fail(id: number, error: unknown): void {
+  fail(id: number, error: unknown): void {
     const err = toSwitchboardError(error);
     if (err.code === ErrorCode.INTERNAL && !(error instanceof SwitchboardError)) {
-      this.gateway.logger.error({ err: error, connection: this.id }, 'request failed');
+      this.host.logger.error({ err: error, connection: this.id }, 'request failed');
     }
     this.sendError(id, err.code, err.message, err.details);
   }
@@ -730,12 +408,12 @@ export class Connection implements ServerConnection {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.state = 'closing';
     this.closeCode = { code, reason };
-    this.closeTimer = setTimeout(() => this.ws.terminate(), this.gateway.limits.closeTimeoutMs);
+    this.closeTimer = setTimeout(() => this.ws.terminate(), this.host.limits.closeTimeoutMs);
     try {
       this.ws.close(code, closeReason(reason));
     } catch (error) {
       // An invalid code (from an app or the inspector's close action) must not leave it open.
-      this.gateway.logger.warn({ err: error, connection: this.id, code }, 'close failed');
+      this.host.logger.warn({ err: error, connection: this.id, code }, 'close failed');
       this.ws.terminate();
     }
   }
@@ -759,6 +437,6 @@ export class Connection implements ServerConnection {
     this.authTimer = this.expiryTimer = this.closeTimer = undefined;
     if (code === 1006 && this.closeCode) ({ code, reason } = this.closeCode);
     for (const channel of [...this.channels.keys()]) this.leave(channel);
-    this.gateway.connectionClosed(this, code, reason);
+    this.host.session.closed(this, code, reason);
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Publication } from '../broker/types.js';
+import type { Publication } from '../../broker/types.js';
 import { mergeRecovery } from './recovery.js';
 
 const pub = (offset: number, epoch = 'e', extra: Partial<Publication> = {}): Publication => ({

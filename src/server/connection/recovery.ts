@@ -1,6 +1,6 @@
-import type { Publication } from '../broker/types.js';
-import type { StreamPosition } from '../protocol/frames.js';
-import { step } from '../protocol/position.js';
+import type { Publication } from '../../broker/types.js';
+import type { StreamPosition } from '../../protocol/frames.js';
+import { step } from '../../protocol/position.js';
 
 /**
  * Subscribe-with-recovery, the merge at its end. A subscribing connection joins the channel's

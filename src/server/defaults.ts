@@ -1,0 +1,113 @@
+import { CloseCode } from '../protocol/close-codes.js';
+
+/**
+ * Every default the gateway's options fall back to, in one place: the library resolves its
+ * options from here and the standalone server's schema (src/cli/schema.ts) takes its defaults
+ * from here, so the two cannot disagree. Shaped like `ServerOptions`; each value is what the
+ * option's doc comment promises.
+ */
+export const DEFAULTS = {
+  server: {
+    /** `port`: 0 picks a free one. */
+    port: 0,
+    host: '127.0.0.1',
+    /** URL path of the WebSocket endpoint. */
+    path: '/ws',
+    /** `nodeReportMs` when the HTTP API is on (it lists channels across nodes); 0 otherwise. */
+    nodeReportMs: 10_000,
+    /** A node's report lapses after this many report intervals without a new one. */
+    nodeReportTtlReports: 3,
+  },
+  limits: {
+    maxMessageBytes: 64 * 1024,
+    /** `hardMaxMessageBytes` is this many times `maxMessageBytes`. */
+    hardMaxMessageFactor: 4,
+    messagesPerSecond: 100,
+    /** `burst` is this many times `messagesPerSecond`. */
+    burstFactor: 2,
+    maxRateLimited: 100,
+    maxBatch: 100,
+    maxInFlight: 64,
+    maxSubscriptions: 128,
+    maxStreams: 16,
+    maxConnectionsPerUser: 100,
+    maxConnections: Number.POSITIVE_INFINITY,
+    maxQueueBytes: 1024 * 1024,
+    authTimeoutMs: 10_000,
+    /**
+     * How long `close()` waits for clients to finish the closing handshake before cutting them
+     * off. The one default of this deadline: the standalone server's `limits.closeTimeoutMs`
+     * (old name `shutdown.timeoutMs`) is the same option.
+     */
+    closeTimeoutMs: 5_000,
+  },
+  heartbeat: {
+    /** A connection silent for two intervals is dropped. */
+    intervalMs: 25_000,
+  },
+  presence: {
+    /** A member's entry lives this many heartbeat intervals unless refreshed… */
+    ttlHeartbeats: 3,
+    /** …and never less than this. */
+    minTtlMs: 1_000,
+    /** Entry lifetime when heartbeats are off (nothing refreshes them). */
+    ttlWithoutHeartbeatMs: 5 * 60_000,
+  },
+  streams: {
+    /** A stream that writes nothing for this long is ended with an error. */
+    timeoutMs: 60_000,
+    /** Where stream chunks are kept when the channel keeps no history of its own. */
+    history: { size: 1_000, ttlMs: 10 * 60_000 },
+  },
+  auth: {
+    /** Leeway for `exp` and `nbf`, in seconds. */
+    clockToleranceSec: 0,
+  },
+  api: {
+    path: '/api',
+    maxBodyBytes: 1024 * 1024,
+    /** Publications in one batch request. */
+    maxBatch: 1_000,
+    /** Close code of `POST /user/disconnect`: tells clients not to reconnect. */
+    disconnectCode: CloseCode.DISCONNECTED_BY_SERVER,
+  },
+  health: {
+    path: '/healthz',
+    readyPath: '/readyz',
+    /** Probe round trip through the broker. */
+    timeoutMs: 2_000,
+  },
+  metrics: {
+    path: '/metrics',
+    prefix: 'switchboard_',
+  },
+  proxy: {
+    /** A backend's answer deadline; then the client gets UNAVAILABLE. */
+    timeoutMs: 5_000,
+    maxResponseBytes: 1024 * 1024,
+  },
+  logStream: {
+    /** Records kept in the log channel's history for late joiners. */
+    keep: 100,
+    collapseMs: 5_000,
+    maxPerSecond: 50,
+    /** How long the log channel's history keeps a record. */
+    historyTtlMs: 24 * 60 * 60_000,
+  },
+  inspector: {
+    path: '/inspector',
+  },
+} as const;
+
+/**
+ * The server's own channels. They start with `$`, which no channel pattern matches, so clients
+ * can never subscribe or publish to them.
+ */
+export const INTERNAL_CHANNELS = {
+  /** Per-user delivery: `$user:<id>`, subscribed by each node holding a connection of the user. */
+  userPrefix: '$user:',
+  /** Presence channel where nodes report their counts (`clusterChannels()`). */
+  nodes: '$nodes',
+  /** Readiness probes (`/readyz`). */
+  health: '$health',
+} as const;

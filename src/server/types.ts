@@ -1,0 +1,424 @@
+import type { KeyObject } from 'node:crypto';
+import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Registry as MetricsRegistry } from 'prom-client';
+import type {
+  Broker,
+  HistoryOptions,
+  HistoryQuery,
+  HistoryResult,
+  Publication,
+  PublishResult,
+} from '../broker/types.js';
+import type { Codec } from '../protocol/codec.js';
+import type { PresenceMember, ServerFrame } from '../protocol/frames.js';
+import type { StandardSchemaV1 } from '../shared/standard-schema.js';
+
+/**
+ * Every public type of the gateway, and nothing else: what apps and plug-ins program against.
+ * It imports no implementation, so any file may depend on it without pulling the server in.
+ */
+
+// ── the server ──────────────────────────────────────────────────────────────────────────────
+
+export interface HeartbeatOptions {
+  /** The server pings every interval; a connection silent for two intervals is dropped. Default 25 s. */
+  intervalMs?: number;
+}
+
+export interface ServerOptions {
+  /** Port to listen on when the gateway owns its HTTP server; 0 picks a free one. Default 0. */
+  port?: number;
+  /** Default 127.0.0.1; set '0.0.0.0' or '::' to accept outside connections. */
+  host?: string;
+  /** Attach to your own HTTP server (Express, Fastify's `server`, plain node:http). */
+  server?: HttpServer;
+  /** URL path of the WebSocket endpoint. Default '/ws'. */
+  path?: string;
+  auth?: AuthOptions;
+  /** Channel patterns (`*` matches anything); a channel that matches none is refused. */
+  channels?: Record<string, ChannelOptions>;
+  /** Default: an in-memory broker owned (and closed) by this server. */
+  broker?: Broker;
+  codec?: Codec;
+  limits?: LimitOptions;
+  heartbeat?: HeartbeatOptions | false;
+  taps?: Tap[];
+  logger?: Logger;
+  /** Serve /healthz and /readyz (readiness proves delivery through the broker). Off unless set. */
+  health?: HealthOptions | boolean;
+  /** Serve Prometheus metrics (prom-client) at /metrics. Off unless set. */
+  metrics?: MetricsOptions | boolean;
+  /** Serve the HTTP server API (publish, history, presence…) under /api, behind an API key. */
+  api?: ApiOptions;
+  /**
+   * How often this node reports its channel counts to the others (for `clusterChannels()` and
+   * the API's channel list). Default 10 s when the API is on; 0 (never) otherwise.
+   */
+  nodeReportMs?: number;
+}
+
+export interface ChannelCount {
+  channel: string;
+  subscribers: number;
+}
+
+export interface ClusterChannels {
+  nodes: number;
+  connections: number;
+  channels: ChannelCount[];
+}
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+  /** The WebSocket URL clients connect to. */
+  url: string;
+}
+
+export interface RpcContext {
+  connection: ServerConnection;
+  identity: Identity;
+  /** The method called: lets one `'*'` handler serve many (e.g. a proxy to a backend). */
+  method: string;
+}
+
+export interface RpcOptions<S extends StandardSchemaV1 = StandardSchemaV1> {
+  /** Validates (and may transform) the request's data; failures reply VALIDATION_FAILED. */
+  schema?: S;
+}
+
+export type RpcHandler<T = unknown> = (data: T, context: RpcContext) => unknown;
+
+export interface PublishOptions {
+  /** Do not deliver to this connection (e.g. the one whose request caused the publish). */
+  exceptConnection?: string;
+  /** Deliver to current subscribers only: no offset, no history, no replay. */
+  ephemeral?: boolean;
+  /** A repeat of this key inside the broker's window returns the first result, unpublished. */
+  idempotencyKey?: string;
+}
+
+export interface StreamOptions {
+  /** The event name the stream's chunks carry. Default 'stream'. */
+  event?: string;
+  /** Payload of the opening marker (e.g. who is answering). */
+  data?: unknown;
+}
+
+export type ServerEvents = {
+  /** A connection authenticated. */
+  connection: (connection: ServerConnection) => void;
+  disconnect: (connection: ServerConnection, code: number, reason: string) => void;
+};
+
+/** Upgrade handlers added by plug-ins; return true when the socket is theirs. */
+export type UpgradeHandler = (request: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
+
+/** HTTP handlers added by plug-ins (inspector, metrics, health); return true when handled. */
+export type HttpHandler = (
+  request: IncomingMessage,
+  response: ServerResponse,
+) => boolean | Promise<boolean>;
+
+export interface Server {
+  listen(): Promise<ListenAddress>;
+  /** Drains: every client gets 1001, then sockets, timers and (an owned) broker are released. */
+  close(): Promise<void>;
+  /** Publish to a channel through the broker: every subscriber on every node receives it. */
+  publish(
+    channel: string,
+    event: string,
+    data?: unknown,
+    options?: PublishOptions,
+  ): Promise<PublishResult>;
+  /** Send to every connection of a user, on every node. */
+  sendToUser(userId: string, event: string, data?: unknown): Promise<void>;
+  /** Send to one connection of this node; false when it is not here or not open. */
+  sendToConnection(connectionId: string, event: string, data?: unknown): boolean;
+  /** Close every connection of a user on this node. */
+  disconnectUser(userId: string, code?: number, reason?: string): number;
+  /** Close every connection of a user on every node (through the broker). */
+  disconnectUserEverywhere(userId: string, code?: number, reason?: string): Promise<void>;
+  /** Channels with subscribers on this node, and how many. */
+  localChannels(): ChannelCount[];
+  /**
+   * Channels with subscribers on every node, summed. Other nodes' counts are as of their last
+   * report (every `nodeReportMs`); this node's are live.
+   */
+  clusterChannels(): Promise<ClusterChannels>;
+  /** The configured pattern a channel falls under; undefined when clients cannot use it. */
+  channelPattern(channel: string): string | undefined;
+  /**
+   * Opens a stream on a channel whose pattern enables `streams`: ordered chunks with an end
+   * marker, joined midway by late subscribers, ended with an error if it goes quiet too long.
+   */
+  stream(channel: string, options?: StreamOptions): Promise<ServerStream>;
+  /** Who is on a presence-enabled channel, across all nodes. */
+  presence(channel: string): Promise<PresenceMember[]>;
+  history(channel: string, query?: HistoryQuery): Promise<HistoryResult>;
+  /** `name` '*' registers the handler for every method without its own. */
+  rpc<S extends StandardSchemaV1>(
+    name: string,
+    handler: RpcHandler<StandardSchemaV1.InferOutput<S>>,
+    options: RpcOptions<S> & { schema: S },
+  ): void;
+  /** Without a schema the handler gets the data unchecked: type it as you trust it. */
+  // biome-ignore lint/suspicious/noExplicitAny: the caller declares the unvalidated payload's type
+  rpc<T = any>(name: string, handler: RpcHandler<T>): void;
+  /** Add an observer of connections and frames; returns its remover. */
+  tap(tap: Tap): () => void;
+  /** Serve extra HTTP routes on the gateway's port (first handler returning true wins). */
+  route(handler: HttpHandler): () => void;
+  /** Take WebSocket upgrades on other paths of the gateway's port (e.g. the inspector's). */
+  routeUpgrade(handler: UpgradeHandler): () => void;
+  on<K extends keyof ServerEvents>(event: K, listener: ServerEvents[K]): () => void;
+  readonly connections: ReadonlyMap<string, ServerConnection>;
+  readonly broker: Broker;
+  readonly http: HttpServer;
+  readonly logger: Logger;
+}
+
+// ── options of the plug-ins and limits ─────────────────────────────────────────────────────
+
+export interface LimitOptions {
+  /** Larger messages get TOO_LARGE and the connection stays. Default 64 KiB. */
+  maxMessageBytes?: number;
+  /** Larger than this and ws closes the socket (1009) without reading it. Default 4× maxMessageBytes. */
+  hardMaxMessageBytes?: number;
+  /** Token bucket refill rate per connection, frames per second. Default 100. */
+  messagesPerSecond?: number;
+  /** Token bucket size: the burst allowed above the rate. Default 2× messagesPerSecond. */
+  burst?: number;
+  /** Frames refused for rate in a row before the connection is closed (4008). Default 100. */
+  maxRateLimited?: number;
+  /** Frames in one batched message. Default 100. */
+  maxBatch?: number;
+  /** Requests of one connection being processed at once (RPCs, publishes awaiting the broker). Default 64. */
+  maxInFlight?: number;
+  /** Channels one connection may be subscribed to. Default 128. */
+  maxSubscriptions?: number;
+  /** Streams one user may have open at once on this node. Default 16. */
+  maxStreams?: number;
+  /** Concurrent connections per user id (anonymous connections are not counted). Default 100. */
+  maxConnectionsPerUser?: number;
+  /** Connections on this server; further upgrades get HTTP 503. Default unlimited. */
+  maxConnections?: number;
+  /** Bytes waiting to be written to one socket before it counts as a slow consumer (4007). Default 1 MiB. */
+  maxQueueBytes?: number;
+  /** Time to send `connect` after the socket opens (4005). Default 10 s. */
+  authTimeoutMs?: number;
+  /** Origin header values allowed to upgrade; others get HTTP 403. Default: any. */
+  allowedOrigins?: string[];
+  /**
+   * How long `close()` waits for clients to finish the closing handshake; then they are cut off.
+   * Default 5 s. The standalone server's `limits.closeTimeoutMs` (old name `shutdown.timeoutMs`).
+   */
+  closeTimeoutMs?: number;
+}
+
+export interface HealthOptions {
+  /** Liveness: the process answers. Default '/healthz'. */
+  path?: string;
+  /** Readiness: a publication makes it through the broker and back. Default '/readyz'. */
+  readyPath?: string;
+  /** How long the round trip may take before the node counts as not ready. Default 2 s. */
+  timeoutMs?: number;
+}
+
+export interface MetricsOptions {
+  /** Default '/metrics'. */
+  path?: string;
+  /** Register into your own prom-client registry (e.g. alongside the app's metrics). */
+  registry?: MetricsRegistry;
+  /** Prefix of every metric name. Default 'switchboard_'. */
+  prefix?: string;
+  /**
+   * Also export prom-client's process metrics (CPU, memory, event-loop lag, handles). Off by
+   * default because an app usually registers them once itself; the standalone server turns it on.
+   */
+  processMetrics?: boolean;
+}
+
+export interface ApiOptions {
+  /**
+   * Requests carry one of these as `Authorization: Bearer <key>` or `X-API-Key: <key>`. Several
+   * keys let you rotate one without downtime.
+   */
+  key: string | string[];
+  /** URL prefix of the API. Default '/api'. */
+  path?: string;
+  /** Largest request body accepted (413 beyond). Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Publications in one batch request. Default 1000. */
+  maxBatch?: number;
+}
+
+// ── connections ─────────────────────────────────────────────────────────────────────────────
+
+export type ConnectionState = 'connecting' | 'open' | 'closing' | 'closed';
+
+export interface ConnectionStats {
+  messagesIn: number;
+  bytesIn: number;
+  messagesOut: number;
+  bytesOut: number;
+}
+
+/** What the app sees of a connection: in hooks, RPC handlers and server events. */
+export interface ServerConnection {
+  readonly id: string;
+  readonly state: ConnectionState;
+  /** Set once `connect` succeeded. */
+  readonly identity: Identity | undefined;
+  readonly userId: string | undefined;
+  readonly subscriptions: ReadonlySet<string>;
+  readonly remoteAddress: string | undefined;
+  /** The HTTP upgrade request: URL, headers (for cookies, tenant headers…). */
+  readonly request: IncomingMessage;
+  readonly connectedAt: number;
+  readonly stats: Readonly<ConnectionStats>;
+  /** App data the client sent with `connect`. */
+  readonly clientData: unknown;
+  /** Bytes written to the socket but not yet sent: the connection's send queue. */
+  readonly bufferedAmount: number;
+  /** Send an event to this connection alone (a `message` frame without a channel). */
+  send(event: string, data?: unknown): boolean;
+  /** Send any server frame as is (the inspector's "send to client"). */
+  sendFrame(frame: ServerFrame): boolean;
+  /** Process a message as if the client had sent it (the inspector's replay). */
+  inject(data: string | Uint8Array): void;
+  close(code?: number, reason?: string): void;
+}
+
+// ── identity ────────────────────────────────────────────────────────────────────────────────
+
+/** Who is on the other end of a connection, as the app's authorize hooks and handlers see it. */
+export interface Identity {
+  /** The JWT's `sub`, or what `authenticate` returned; '' for anonymous connections. */
+  userId: string;
+  claims: Readonly<Record<string, unknown>>;
+  /** When the credential stops being valid, ms since the Unix epoch. */
+  expiresAt?: number;
+  anonymous?: boolean;
+}
+
+export interface JwtOptions {
+  /** Shared secret for HS256/384/512. */
+  secret?: string | Uint8Array;
+  /** PEM (SPKI) public key or a KeyObject, for RS*, PS*, ES* and EdDSA tokens. */
+  publicKey?: string | KeyObject;
+  /** A JWKS endpoint; keys are fetched and cached by `jose`. */
+  jwksUrl?: string;
+  audience?: string | string[];
+  issuer?: string | string[];
+  /** Accepted algorithms; defaults follow the key type, so an HS token never passes an RS key. */
+  algorithms?: string[];
+  /** Leeway for `exp` and `nbf`, in seconds. */
+  clockToleranceSec?: number;
+}
+
+export type AuthenticateResult = {
+  userId: string;
+  claims?: Record<string, unknown>;
+  expiresAt?: number;
+};
+
+export interface AuthOptions {
+  jwt?: JwtOptions;
+  /** Your own check: return the identity or throw (a SwitchboardError keeps its code). */
+  authenticate?: (
+    token: string,
+    request: IncomingMessage,
+  ) => AuthenticateResult | Promise<AuthenticateResult>;
+  /** Connections without a token are admitted as anonymous (userId ''). Off unless set. */
+  anonymous?: boolean;
+}
+
+// ── channels ────────────────────────────────────────────────────────────────────────────────
+
+export type ChannelAction = 'subscribe' | 'publish' | 'presence' | 'history';
+
+export interface ChannelOptions {
+  /** Return false to refuse with FORBIDDEN. Without it, every authenticated identity may act. */
+  authorize?: (
+    identity: Identity,
+    channel: string,
+    action: ChannelAction,
+  ) => boolean | Promise<boolean>;
+  /**
+   * The events clients may publish here, each with an optional Standard Schema (zod, valibot,
+   * arktype…). Without this map any event is accepted; with it, others get UNKNOWN_EVENT.
+   */
+  events?: Record<string, StandardSchemaV1 | null>;
+  /** Whether clients may publish at all (the server always may). Default true. */
+  clientPublish?: boolean;
+  /** Keep recent publications for recovery after reconnects. Default: none kept. */
+  history?: HistoryOptions;
+  /**
+   * Track who is subscribed: `$join`/`$leave` events and `sub.presence()`. `info` adds app data
+   * to each member (a display name, an avatar) — taken from the server side, never the client.
+   */
+  presence?: boolean | { info?: (identity: Identity, connection: ServerConnection) => unknown };
+  /** Events delivered to current subscribers only, never kept or replayed (e.g. `['typing']`). */
+  ephemeral?: string[];
+  /**
+   * Allow streams (ordered chunks with an end marker). A late subscriber first receives what
+   * streams in progress have produced. Without `history`, stream chunks are kept by `history`
+   * below so late subscribers and reconnects can catch up.
+   */
+  streams?: boolean | { timeoutMs?: number; history?: HistoryOptions };
+}
+
+/** The app's handle on a stream it opened with `server.stream()`. */
+export interface ServerStream {
+  readonly id: string;
+  readonly channel: string;
+  /** Publishes the next chunk; chunks reach subscribers in the order written. */
+  write(chunk: unknown): Promise<PublishResult>;
+  /** The end marker, optionally with a final payload. */
+  end(data?: unknown): Promise<PublishResult>;
+  /** Ends the stream as failed; subscribers see status 'error' with the message. */
+  fail(message: string): Promise<PublishResult>;
+}
+
+// ── observers and logs ──────────────────────────────────────────────────────────────────────
+
+/**
+ * An observer of the gateway's traffic: the inspector, metrics and tracing all plug in here.
+ * Each connection keeps the list of taps that watch its frames (undefined when none does), so a
+ * connection no tap watches pays one field read per frame.
+ */
+export interface Tap {
+  /**
+   * Whether `inbound` and `outbound` should see this connection's frames; asked once, after
+   * `open` (or when the tap is added). Default: every connection. The inspector watches only the
+   * connections it tracks, so the thousands it does not cost nothing.
+   */
+  watches?(connection: ServerConnection): boolean;
+  /** The socket was accepted; the connection has not authenticated yet. */
+  open?(connection: ServerConnection, request: IncomingMessage): void;
+  /** `connect` succeeded: `connection.identity` is set. */
+  authenticated?(connection: ServerConnection): void;
+  close?(connection: ServerConnection, code: number, reason: string): void;
+  /** One WebSocket message in; `frames` is undefined when it could not be decoded. */
+  inbound?(
+    connection: ServerConnection,
+    raw: Uint8Array,
+    frames: readonly unknown[] | undefined,
+  ): void;
+  /** One frame out, as encoded (a broadcast shares `raw` between recipients). */
+  outbound?(connection: ServerConnection, raw: Uint8Array, frame: ServerFrame): void;
+  /** A publication reached this node and was handed to `recipients` local subscribers. */
+  publication?(publication: Publication, recipients: number): void;
+  /** One broker publish finished (or failed) after `seconds`. */
+  brokerPublish?(channel: string, seconds: number, ok: boolean): void;
+}
+
+/** The subset of pino's interface the gateway logs through; pass a pino logger as is. */
+export interface Logger {
+  error(object: object, message?: string): void;
+  warn(object: object, message?: string): void;
+  info(object: object, message?: string): void;
+  debug(object: object, message?: string): void;
+}
