@@ -158,9 +158,12 @@ describe('switchboard CLI: configuration', () => {
       PORT: '9123',
       SWITCHBOARD_API_KEY: 'from-env',
       SWITCHBOARD_LIMITS_ALLOWED_ORIGINS: 'https://a.example, https://b.example',
+      // The close timeout's old name still sets it, and both names show the one value.
+      SWITCHBOARD_SHUTDOWN_TIMEOUT_MS: '7000',
     });
     expect(good.code).toBe(0);
     const config = JSON.parse(good.stdout);
+    expect([config.limits.closeTimeoutMs, config.shutdown.timeoutMs]).toEqual([7000, 7000]);
     expect(config.port).toBe(9123);
     expect(config.limits.maxMessageBytes).toBe(2048);
     expect(config.limits.allowedOrigins).toEqual(['https://a.example', 'https://b.example']);

@@ -78,7 +78,9 @@ describe('slow consumers', () => {
 
   it('a reference client that stalls is cut off, then recovers every missed publication exactly once', async () => {
     const { url, server } = await startServer({
-      channels: { 'chat:*': { history: { size: 10_000, ttlMs: 60_000 } } },
+      // History larger than anything the loop below can publish: how many go out before the cut
+      // depends on the kernel's socket buffers, and all of them must stay recoverable.
+      channels: { 'chat:*': { history: { size: 30_000, ttlMs: 60_000 } } },
       limits: { maxQueueBytes: QUEUE, closeTimeoutMs: 300 },
       logger: quiet,
     });
