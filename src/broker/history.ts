@@ -27,13 +27,13 @@ export function answerHistory(
   const missed = offset - since.offset;
   const oldestKept = kept[0]?.offset ?? offset + 1;
   const complete = missed === 0 || oldestKept <= since.offset + 1;
-  const publications = complete ? kept.filter((p) => p.offset > since.offset).slice(0, limit) : [];
-  return {
-    offset,
-    epoch,
-    publications,
-    recovered: complete && publications.length >= Math.max(0, missed),
-  };
+  if (!complete) return { offset, epoch, publications: [], recovered: false };
+  const after = kept.filter((p) => p.offset > since.offset);
+  const publications = after.length > limit ? after.slice(0, limit) : after;
+  // Nothing is lost, but `limit` cut the page: the caller pages on from the last one.
+  if (publications.length < missed)
+    return { offset, epoch, publications, recovered: true, more: true };
+  return { offset, epoch, publications, recovered: true };
 }
 
 export function newEpoch(): string {

@@ -69,6 +69,8 @@ export interface HistoryResult extends StreamPosition {
    * aged or pushed out of history). Without `since`: always true.
    */
   recovered: boolean;
+  /** Set when `limit` cut the page short of the channel's position (not a gap): page on with `since`. */
+  more?: true;
 }
 
 export type PublicationHandler = (publication: Publication) => void;

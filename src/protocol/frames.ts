@@ -187,6 +187,8 @@ export interface SubscribeReply {
 export interface PublishReply {
   offset: number;
   epoch: string;
+  /** An ephemeral publication has no offset: `offset` is the channel's position when it went out. */
+  ephemeral?: true;
 }
 export interface PresenceReply {
   members: PresenceMember[];
@@ -195,6 +197,8 @@ export interface HistoryReply extends StreamPosition {
   /** Publications as `message` frames, oldest first. */
   publications: MessageFrame[];
   recovered: boolean;
+  /** `limit` cut the page short of the channel's position; page on with `since`. */
+  more?: true;
 }
 
 /**

@@ -217,7 +217,7 @@ export const operations: readonly Operation[] = [
     path: '/history',
     operationId: 'history',
     summary:
-      'Publications kept for a channel: the newest `limit`, or those after a position (`recovered` says whether none are missing).',
+      'Publications kept for a channel: the newest `limit`, or those after a position (`recovered` says whether none are missing; `more` that `limit` cut the page).',
     body: {
       type: 'object',
       required: ['channel'],
@@ -235,6 +235,11 @@ export const operations: readonly Operation[] = [
         publications: { type: 'array', items: publication },
         ...position.properties,
         recovered: { type: 'boolean' },
+        more: {
+          type: 'boolean',
+          const: true,
+          description: '`limit` cut the page short: ask again with `since` at the last one.',
+        },
       },
     },
     async handle(server, body) {

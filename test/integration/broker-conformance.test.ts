@@ -119,6 +119,22 @@ describe.each(subjects)('$name conformance', ({ nodes }) => {
     expect((await b!.history('h')).publications).toHaveLength(5);
   });
 
+  it('pages a long recovery with `more` instead of calling it a gap; a position ahead is not recovered', async () => {
+    const [a, b] = nodes(2);
+    const first = await a!.publish('page', { event: 'e', data: 1 }, { history });
+    for (let i = 2; i <= 4; i++) await a!.publish('page', { event: 'e', data: i }, { history });
+    const since = { offset: first.offset, epoch: first.epoch };
+    const page = await b!.history('page', { since, limit: 2 });
+    expect(page).toMatchObject({ recovered: true, more: true });
+    expect(page.publications.map((p) => p.data)).toEqual([2, 3]);
+    const rest = await b!.history('page', { since: { offset: 3, epoch: first.epoch }, limit: 2 });
+    expect(rest.publications.map((p) => p.data)).toEqual([4]);
+    expect(rest.recovered).toBe(true);
+    expect(rest.more).toBeUndefined();
+    const ahead = await b!.history('page', { since: { offset: 9, epoch: first.epoch } });
+    expect(ahead.recovered).toBe(false);
+  });
+
   it('ages history out by ttl', async () => {
     const [a] = nodes(1);
     const first = await a!.publish(

@@ -79,6 +79,12 @@ export class Connection implements LiveConnection {
     );
     ws.on('message', (data: Buffer, isBinary) => this.handleMessage(data, isBinary));
     ws.on('close', (code, reason) => this.handleClose(code, reason.toString()));
+    // WebSocket-level pings and pongs are signs of life too, as the protocol says.
+    const alive = () => {
+      this.awaitingPong = false;
+    };
+    ws.on('ping', alive);
+    ws.on('pong', alive);
     ws.on('error', (error) =>
       host.logger.debug({ err: error, connection: this.id }, 'socket error'),
     );

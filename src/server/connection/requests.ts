@@ -154,7 +154,13 @@ export async function onPublish(
       ...(stream && { stream }),
     })
     .then(
-      (result) => connection.reply(frame.id, { offset: result.offset, epoch: result.epoch }),
+      (result) =>
+        connection.reply(
+          frame.id,
+          plan.ephemeral
+            ? { offset: result.offset, epoch: result.epoch, ephemeral: true }
+            : { offset: result.offset, epoch: result.epoch },
+        ),
       (error) => connection.fail(frame.id, error),
     );
   return { done };
@@ -183,6 +189,7 @@ export async function onHistory(connection: Connection, frame: HistoryFrame): Pr
     recovered: history.recovered,
     publications: history.publications.map((p) => wire.publicationFrame(p)),
   };
+  if (history.more) reply.more = true;
   connection.reply(frame.id, reply);
 }
 
