@@ -1,6 +1,5 @@
 import { createClient } from 'switchboard/client';
 import { createServer } from 'switchboard/server';
-import WebSocket from 'ws'; // browsers and Node 22+ have a global WebSocket
 
 const server = createServer({
   auth: { authenticate: (token) => ({ userId: token }) },
@@ -9,7 +8,7 @@ const server = createServer({
 server.rpc('time', () => new Date().toISOString());
 const { url } = await server.listen();
 
-const client = createClient({ url, token: 'alice', WebSocket });
+const client = createClient({ url, token: 'alice' });
 client
   .subscribe('chat:lobby')
   .on('message', (data, meta) => console.log(meta.user, 'says', data.text));

@@ -47,7 +47,7 @@ export function token(
 export function client(url: string, options: Partial<ClientOptions> = {}): Client {
   const c = createClient({
     url,
-    WebSocket: WebSocket as unknown as ClientOptions['WebSocket'] & object,
+    WebSocket,
     reconnect: { minDelayMs: 20, maxDelayMs: 200 },
     ...options,
   });

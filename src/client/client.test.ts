@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { type Client, createClient } from './client.js';
-import type { StateChange, WebSocketConstructor } from './types.js';
+import type { StateChange } from './types.js';
 
 type Frame = Record<string, unknown>;
 const cleanups: (() => unknown)[] = [];
@@ -41,7 +41,7 @@ async function server(onFrame: (frame: Frame, send: (frame: Frame) => void) => v
 function client(url: string, requestTimeoutMs = 10_000): Client {
   const c = createClient({
     url,
-    WebSocket: WebSocket as unknown as WebSocketConstructor,
+    WebSocket,
     reconnect: { minDelayMs: 10, maxDelayMs: 20 },
     requestTimeoutMs,
   });

@@ -1,9 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
 import { Liveness } from './liveness.js';
 import { resolveOptions } from './options.js';
-import type { ClientOptions, WebSocketConstructor } from './types.js';
-
-const WebSocket = class {} as unknown as WebSocketConstructor;
+import type { ClientOptions } from './types.js';
 
 function setup(options: Partial<ClientOptions> = {}) {
   const silent = vi.fn();

@@ -1,9 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
 import { jsonCodec } from '../protocol/codec.js';
 import { resolveOptions } from './options.js';
-import type { WebSocketConstructor } from './types.js';
-
-const WebSocket = class {} as unknown as WebSocketConstructor;
 
 describe('resolveOptions', () => {
   it('applies every default once', () => {

@@ -1,12 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
 import { ErrorCode, SwitchboardError } from '../protocol/errors.js';
 import type { ClientRequestFrame, ErrorFrame } from '../protocol/frames.js';
 import { resolveOptions } from './options.js';
 import { Outbox } from './outbox.js';
 import type { Transport } from './transport.js';
-import type { ClientOptions, Counters, Entry, WebSocketConstructor } from './types.js';
-
-const WebSocket = class {} as unknown as WebSocketConstructor;
+import type { ClientOptions, Counters, Entry } from './types.js';
 
 function setup(options: Partial<ClientOptions> = {}) {
   const counters: Counters = {

@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import type { ClientRequestFrame } from '../protocol/frames.js';
 import { resolveOptions } from './options.js';
 import { Transport, type TransportEvents } from './transport.js';
-import type { Counters, WebSocketConstructor, WebSocketLike } from './types.js';
+import type { Counters, WebSocketLike } from './types.js';
 
 class FakeSocket implements WebSocketLike {
   static last: FakeSocket;
@@ -37,7 +37,7 @@ function setup() {
   const on = { open: vi.fn(), frame: vi.fn(), close: vi.fn() } satisfies TransportEvents;
   const options = resolveOptions({
     url: 'ws://x',
-    WebSocket: FakeSocket as unknown as WebSocketConstructor,
+    WebSocket: FakeSocket,
   });
   const transport = new Transport(options, counters, on);
   const ws = FakeSocket.last;

@@ -15,17 +15,28 @@ export interface StateChange {
   reason?: string;
 }
 
-/** The part of the WebSocket API the client uses: browsers' and `ws`'s both fit. */
+/**
+ * An event handler property of a WebSocket. Written as a method's type so that its parameter is
+ * compared both ways: a socket whose handlers take a richer event (the browser's `MessageEvent`,
+ * `ws`'s `WebSocket.MessageEvent`) fits, while the client reads only the fields named here.
+ */
+type SocketHandler<E> = { handle(event: E): void }['handle'];
+
+/**
+ * The part of the WebSocket API the client uses. The browser's (and Node 22's global)
+ * `WebSocket` and `ws`'s class both fit without a cast, and so does a subclass of either.
+ */
 export interface WebSocketLike {
   readonly readyState: number;
   binaryType: string;
-  onopen: ((event: unknown) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: { code: number; reason: string }) => void) | null;
-  onerror: ((event: unknown) => void) | null;
+  onopen: SocketHandler<unknown> | null;
+  onmessage: SocketHandler<{ data: unknown }> | null;
+  onclose: SocketHandler<{ code: number; reason: string }> | null;
+  onerror: SocketHandler<unknown> | null;
   send(data: string | Uint8Array): void;
   close(code?: number, reason?: string): void;
 }
+/** `WebSocket` itself (browsers, Node 22+), `ws`'s default export, or a class like them. */
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
 export interface ReconnectOptions {
@@ -45,7 +56,11 @@ export interface ClientOptions {
   url: string;
   /** A token, or a function called before every connection attempt for a fresh one. */
   token?: string | (() => string | Promise<string>);
-  /** Default: the global WebSocket (browsers, Node 22+); pass `ws`'s in older Node. */
+  /**
+   * Default: the global WebSocket (browsers, Deno, Bun, Node 22+). In Node, where
+   * `switchboard/client` resolves to its `node` build, `ws` (a dependency) when there is no
+   * global, so Node 20 needs nothing either. Pass one to choose (`import WebSocket from 'ws'`).
+   */
   WebSocket?: WebSocketConstructor;
   codec?: Codec;
   reconnect?: ReconnectOptions | false;

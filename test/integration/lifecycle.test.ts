@@ -2,7 +2,7 @@ import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import type { StateChange, SubscribedEvent, WebSocketConstructor } from '../../src/client/index.js';
+import type { StateChange, SubscribedEvent } from '../../src/client/index.js';
 import { CloseCode, ErrorCode } from '../../src/protocol/index.js';
 import { createServer, memoryBroker } from '../../src/server/index.js';
 import {
@@ -81,7 +81,7 @@ describe('reconnect', () => {
     }
     const c = client(`ws://127.0.0.1:${port}/ws`, {
       token: () => token('alice'),
-      WebSocket: CountingWebSocket as unknown as WebSocketConstructor,
+      WebSocket: CountingWebSocket,
     });
     const changes: StateChange[] = [];
     c.on('state', (change) => changes.push(change));

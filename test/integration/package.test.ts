@@ -1,80 +1,74 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Consumer, cleanEnv, createConsumer, npm, root, run } from './consumer.js';
 
-const run = promisify(execFile);
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-
-/**
- * The environment minus npm's own variables: under `npm test` they point at this repo
- * (npm_config_local_prefix and friends), and the consumer's npm must not inherit them.
- */
-function cleanEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(
-    Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key) && key !== 'INIT_CWD'),
-  );
-}
-
-let consumer = '';
-
-async function runModule(name: string, source: string) {
-  const file = join(consumer, name);
-  await writeFile(file, source);
-  return run(process.execPath, [file], { cwd: consumer, env: cleanEnv(), timeout: 15_000 });
-}
+let consumer: Consumer;
+let installLog = '';
 
 describe('the package, installed into another project', () => {
   beforeAll(async () => {
-    // dist/ is built by the suite's global setup. Packing (not linking) the repo checks what a
-    // user really receives: the `files` list as well as the exports map.
-    consumer = await mkdtemp(join(tmpdir(), 'switchboard-consumer-'));
-    const { stdout } = await run(
-      npm,
-      ['pack', '--ignore-scripts', '--pack-destination', consumer, '--silent'],
-      {
-        cwd: root,
-        env: cleanEnv(),
-        timeout: 120_000,
-      },
-    );
-    const tarball = join(consumer, stdout.trim().split('\n').pop()!);
-    await writeFile(
-      join(consumer, 'package.json'),
-      JSON.stringify({ name: 'consumer', private: true, type: 'module' }, null, 2),
-    );
-    await run(npm, ['install', tarball, 'ws', '--no-audit', '--no-fund', '--prefer-offline'], {
-      cwd: consumer,
-      env: cleanEnv(),
-      timeout: 180_000,
-    });
+    // dist/ is built by the suite's global setup.
+    consumer = await createConsumer('consumer');
+    installLog = await consumer.install(consumer.tarball, 'ws');
   }, 300_000);
 
   afterAll(async () => {
-    if (consumer) await rm(consumer, { recursive: true, force: true });
+    await consumer?.remove();
+  });
+
+  it('ships dist/ without source maps, the docs without images, the README: no src/, no tests', async () => {
+    const { stdout } = await run(npm, ['pack', '--dry-run', '--json', '--ignore-scripts'], {
+      cwd: root,
+      env: cleanEnv(),
+      timeout: 60_000,
+    });
+    const [pack] = JSON.parse(stdout) as { files: { path: string }[]; size: number }[];
+    const paths = pack!.files.map((file) => file.path);
+    const unexpected = paths.filter(
+      (path) =>
+        !/^dist\/.+\.(js|d\.ts)$/.test(path) &&
+        !/^docs\/[^/]+\.md$/.test(path) &&
+        !['package.json', 'README.md', 'LICENSE'].includes(path),
+    );
+    expect(unexpected).toEqual([]);
+    expect(paths.filter((path) => /\.test\.|\.map$|\.png$|^src\//.test(path))).toEqual([]);
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        'README.md',
+        'docs/protocol.md',
+        'dist/client/index.js',
+        'dist/client/node.js',
+        'dist/cli/main.js',
+      ]),
+    );
+    // 0.1.0 shipped src/, source maps and PNGs: 638 kB packed. What a user needs is about 230 kB.
+    expect(pack!.size).toBeLessThan(400_000);
+  }, 60_000);
+
+  it('installs without running a script of the package (no `prepare`, no allowScripts warning)', () => {
+    expect(installLog).not.toMatch(/switchboard@[^\s]+ \(/);
+    expect(installLog).not.toMatch(/prepare/);
   });
 
   it('installs the `switchboard` command: npx switchboard serve runs from a config file', async () => {
     const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
     const help = await run(npx, ['--no-install', 'switchboard', '--help'], {
-      cwd: consumer,
+      cwd: consumer.dir,
       env: cleanEnv(),
       timeout: 30_000,
     });
     expect(help.stdout).toContain('switchboard <command>');
     await writeFile(
-      join(consumer, 'switchboard.yaml'),
+      join(consumer.dir, 'switchboard.yaml'),
       'port: 0\nhost: 127.0.0.1\nauth: { anonymous: true }\nchannels: { "news": {} }\n',
     );
     const check = await run(
       npx,
       ['--no-install', 'switchboard', 'check', '-c', 'switchboard.yaml'],
       {
-        cwd: consumer,
+        cwd: consumer.dir,
         env: cleanEnv(),
         timeout: 30_000,
       },
@@ -83,7 +77,7 @@ describe('the package, installed into another project', () => {
   }, 60_000);
 
   it('imports switchboard/server and switchboard/client by name', async () => {
-    const { stdout } = await runModule(
+    const { stdout } = await consumer.node(
       'entry.mjs',
       [
         "import { createServer } from 'switchboard/server';",
@@ -95,7 +89,7 @@ describe('the package, installed into another project', () => {
   }, 30_000);
 
   it('a server and a client from the installed package talk to each other', async () => {
-    const { stdout } = await runModule(
+    const { stdout } = await consumer.node(
       'roundtrip.mjs',
       [
         "import { createServer } from 'switchboard/server';",
@@ -114,8 +108,30 @@ describe('the package, installed into another project', () => {
     expect(stdout.trim()).toBe('pong');
   }, 30_000);
 
+  it('Node resolves switchboard/client to its build with the `ws` fallback, browsers to the other', async () => {
+    const { stdout } = await consumer.node(
+      'conditions.mjs',
+      "console.log(import.meta.resolve('switchboard/client').replace(/.*node_modules\\//, ''));",
+    );
+    expect(stdout.trim()).toBe('switchboard/dist/client/node.js');
+    // A bundle for browsers (no `node` condition), from the installed package: no ws, no Node.
+    const result = await build({
+      absWorkingDir: consumer.dir,
+      stdin: { contents: "export * from 'switchboard/client';", resolveDir: consumer.dir },
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+    });
+    const inputs = Object.keys(result.metafile.inputs);
+    expect(inputs).toContain('node_modules/switchboard/dist/client/index.js');
+    expect(inputs.filter((path) => /\/ws\/|client\/node\.js|^node:/.test(path))).toEqual([]);
+  }, 30_000);
+
   it('enforces the exports map: a deep path into dist/ is not importable', async () => {
-    const attempt = runModule(
+    const attempt = consumer.node(
       'deep.mjs',
       "import { createServer } from 'switchboard/dist/server/server.js';\nconsole.log(typeof createServer);",
     );

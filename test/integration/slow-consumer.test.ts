@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import type { ClientOptions } from '../../src/client/index.js';
 import { CloseCode } from '../../src/protocol/index.js';
 import { client, connected, sleep, startServer, token, waitFor } from '../helpers.js';
 
@@ -93,7 +92,7 @@ describe('slow consumers', () => {
     }
     const slow = client(url, {
       token: await token('slow'),
-      WebSocket: Recorded as unknown as ClientOptions['WebSocket'] & object,
+      WebSocket: Recorded,
     });
     await slow.connect();
     const offsets: number[] = [];
