@@ -101,5 +101,10 @@ export interface Broker {
   presence(channel: string): Promise<PresenceMember[]>;
   /** Whether the broker can take publications now (for readiness checks). Default: true. */
   healthy?(): boolean;
+  /**
+   * Why `healthy()` is false, in words an operator can act on (e.g. the last connection error:
+   * "Redis unreachable: getaddrinfo ENOTFOUND redis"); undefined when healthy or unknown.
+   */
+  unhealthyReason?(): string | undefined;
   close(): Promise<void>;
 }

@@ -2,7 +2,14 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, envNames, leaves, loadConfig, printableConfig } from './config.js';
+import {
+  ConfigError,
+  configWarnings,
+  envNames,
+  leaves,
+  loadConfig,
+  printableConfig,
+} from './config.js';
 import { configSpec } from './schema.js';
 
 /**
@@ -51,7 +58,7 @@ describe('loadConfig: sources and precedence', () => {
       presence: true,
       subscribe: 'all',
       publish: 'none',
-      history: { size: 0, ttlSeconds: 300 },
+      history: { size: 0, ttlMs: 300_000 },
     });
     const json = file({ ...AUTH, port: 9002 }, 'switchboard.json');
     expect(loadConfig({ file: json }).port).toBe(9002);
@@ -176,6 +183,19 @@ describe('loadConfig: validation', () => {
     expect(problems({ env: { ...envOf(AUTH), SWITCHBOARD_LOG_CHANNEL: '$logs' } })).toEqual([
       'log.channel: channels starting with "$" are reserved',
     ]);
+    // One broker: Redis for many nodes or an SQLite file for one, never both.
+    expect(
+      problems({
+        env: { ...envOf(AUTH), REDIS_URL: 'redis://r:6379' },
+        sets: ['broker.sqlite.file=/data/switchboard.db'],
+      }),
+    ).toEqual([
+      'broker.sqlite.file: set either redis.url (nodes sharing one Redis) or broker.sqlite.file (--data-dir; one durable node), not both',
+    ]);
+    for (const file of ['', ':memory:', 'file:x.db?mode=memory'])
+      expect(problems({ env: { ...envOf(AUTH), SWITCHBOARD_BROKER_SQLITE_FILE: file } })).toEqual([
+        `broker.sqlite.file: expected the path of a database file, got ${JSON.stringify(file)}`,
+      ]);
   });
 
   it('names the file when it cannot be read or parsed', () => {
@@ -267,5 +287,109 @@ describe('printableConfig (switchboard check)', () => {
     });
     expect(printed.port).toBe(8000);
     expect(printed.limits.maxMessageBytes).toBe(config.limits.maxMessageBytes);
+  });
+});
+
+describe('loadConfig: every library option, under its library name', () => {
+  const env = envOf(AUTH);
+
+  it('history.ttlMs, with ttlSeconds still read as its old name', () => {
+    const channels = (history: unknown) =>
+      file({ channels: { 'chat:*': { history: { size: 10, ...(history as object) } } } });
+    const ms = loadConfig({ env, file: channels({ ttlMs: 1_500 }) });
+    expect(ms.channels['chat:*']!.history).toEqual({ size: 10, ttlMs: 1_500 });
+    const seconds = loadConfig({ env, file: channels({ ttlSeconds: 60 }) });
+    expect(seconds.channels['chat:*']!.history).toEqual({ size: 10, ttlMs: 60_000 });
+    expect(
+      loadConfig({ env, file: channels({ ttlSeconds: 2, ttlMs: 2_000 }) }).channels,
+    ).toMatchObject({ 'chat:*': { history: { ttlMs: 2_000 } } });
+    expect(problems({ env, file: channels({ ttlSeconds: 2, ttlMs: 3_000 }) })).toEqual([
+      'channels."chat:*".history.ttlSeconds: the old name of channels."chat:*".history.ttlMs (x1000), set to another value; keep one',
+    ]);
+    expect(problems({ env, file: channels({ ttlSeconds: 0 }) })).toEqual([
+      'channels."chat:*".history.ttlSeconds: expected an integer >= 1, got 0',
+    ]);
+  });
+
+  it('streams: true, false or a section with timeoutMs', () => {
+    const config = loadConfig({
+      env,
+      file: file({
+        channels: { 'a:*': { streams: true }, 'b:*': { streams: { timeoutMs: 5_000 } }, 'c:*': {} },
+      }),
+    });
+    expect(config.channels['a:*']!.streams).toMatchObject({ timeoutMs: 60_000 });
+    expect(config.channels['b:*']!.streams).toMatchObject({ timeoutMs: 5_000 });
+    expect(config.channels['c:*']!.streams).toBe(false);
+    expect(
+      problems({ env, file: file({ channels: { 'a:*': { streams: { timeout: 1 } } } }) }),
+    ).toEqual(['channels."a:*".streams.timeout: unknown option (did you mean "timeoutMs"?)']);
+    expect(problems({ env, file: file({ channels: { 'a:*': { streams: 'yes' } } }) })).toEqual([
+      'channels."a:*".streams: expected true, false or a section (a map), got "yes"',
+    ]);
+  });
+
+  it('the limits, the idempotency window and side ports from the environment', () => {
+    const config = loadConfig({
+      env: {
+        ...env,
+        SWITCHBOARD_LIMITS_HARD_MAX_MESSAGE_BYTES: '1048576',
+        SWITCHBOARD_LIMITS_MAX_BATCH: '10',
+        SWITCHBOARD_LIMITS_MAX_RATE_LIMITED: '5',
+        SWITCHBOARD_LIMITS_MAX_STREAMS: '2',
+        SWITCHBOARD_BROKER_IDEMPOTENCY_WINDOW_MS: '600000',
+        SWITCHBOARD_METRICS_PORT: '9464',
+        SWITCHBOARD_HEALTH_PORT: '9464',
+        SWITCHBOARD_HEALTH_HOST: '0.0.0.0',
+        HOST: '0.0.0.0',
+      },
+    });
+    expect(config.limits).toMatchObject({
+      hardMaxMessageBytes: 1_048_576,
+      maxBatch: 10,
+      maxRateLimited: 5,
+      maxStreams: 2,
+    });
+    expect(config.broker.idempotencyWindowMs).toBe(600_000);
+    expect(config.metrics).toMatchObject({ port: 9464, host: '127.0.0.1' });
+    expect(config.health).toMatchObject({ port: 9464, host: '0.0.0.0' });
+    expect(config.host).toBe('0.0.0.0');
+  });
+
+  it("the SQLite broker's options, sqliteBroker's names; unset, they are its defaults", () => {
+    expect(loadConfig({ env }).broker.sqlite).toEqual({});
+    const config = loadConfig({
+      env: {
+        ...env,
+        SWITCHBOARD_BROKER_SQLITE_FILE: 'data/switchboard.db',
+        SWITCHBOARD_BROKER_SQLITE_SYNCHRONOUS: 'normal',
+        SWITCHBOARD_BROKER_SQLITE_MAX_BYTES: '1073741824',
+        SWITCHBOARD_BROKER_SQLITE_INTEGRITY_CHECK: 'false',
+        SWITCHBOARD_BROKER_SQLITE_LOCK_TIMEOUT_MS: '5000',
+      },
+    });
+    expect(config.broker.sqlite).toEqual({
+      file: 'data/switchboard.db',
+      synchronous: 'normal',
+      maxBytes: 1_073_741_824,
+      integrityCheck: false,
+      lockTimeoutMs: 5000,
+    });
+    expect(problems({ env, sets: ['broker.sqlite.maxBytes=100'] })).toEqual([
+      'broker.sqlite.maxBytes: expected an integer >= 1048576, got 100',
+    ]);
+  });
+});
+
+describe('configWarnings (switchboard check, serve)', () => {
+  it('warns that without channels every subscribe is refused', () => {
+    const none = loadConfig({ env: envOf(AUTH) });
+    expect(configWarnings(none)).toEqual([
+      expect.stringContaining('channels: none configured, so every subscribe will be refused'),
+    ]);
+    const withLog = loadConfig({ env: { ...envOf(AUTH), SWITCHBOARD_LOG_CHANNEL: 'admin:logs' } });
+    expect(configWarnings(withLog)[0]).toContain('(but to the log channel admin:logs)');
+    const some = loadConfig({ env: envOf(AUTH), file: file({ channels: { 'chat:*': {} } }) });
+    expect(configWarnings(some)).toEqual([]);
   });
 });

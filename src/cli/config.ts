@@ -10,9 +10,11 @@ import { configSpec, type ObjectSpec, type Permission, type Spec } from './schem
  */
 
 export interface ChannelConfig {
-  history: { size: number; ttlSeconds: number };
+  /** `ttlSeconds`, the old name of `ttlMs`, is read into `ttlMs`. */
+  history: { size: number; ttlMs: number };
   presence: boolean;
-  streams: boolean;
+  /** Off, or on with these settings (the library's `streams: boolean | { … }`). */
+  streams: false | { timeoutMs: number; history: { size: number; ttlMs: number } };
   ephemeral: string[];
   events: string[];
   subscribe: Permission;
@@ -27,6 +29,7 @@ export interface Config {
   port: number;
   host: string;
   path: string;
+  nodeReportMs?: number;
   auth: {
     jwt: {
       secret?: string;
@@ -37,6 +40,9 @@ export interface Config {
       issuer?: string;
       algorithms?: string[];
       clockToleranceSec: number;
+      requireExp: boolean;
+      maxTokenAgeMs?: number;
+      jwks: { cooldownMs: number; cacheMaxAgeMs: number; timeoutMs: number };
     };
     anonymous: boolean;
     rolesClaim: string;
@@ -44,9 +50,13 @@ export interface Config {
   channels: Record<string, ChannelConfig>;
   limits: {
     maxMessageBytes: number;
+    hardMaxMessageBytes?: number;
     messagesPerSecond: number;
     burst?: number;
+    maxRateLimited: number;
+    maxBatch: number;
     maxSubscriptions: number;
+    maxStreams: number;
     maxConnectionsPerUser: number;
     maxConnections?: number;
     maxQueueBytes: number;
@@ -56,24 +66,59 @@ export interface Config {
     closeTimeoutMs: number;
   };
   heartbeat: { intervalMs: number };
-  redis: { url?: string; prefix: string; sharded: boolean };
-  api: { key?: string; path: string; maxBodyBytes: number };
+  redis: {
+    url?: string;
+    prefix: string;
+    sharded: boolean;
+    commandTimeoutMs?: number;
+    connectTimeoutMs?: number;
+    positionCheckMs?: number;
+  };
+  broker: {
+    idempotencyWindowMs: number;
+    idleChannelTtlMs?: number;
+    /** The SQLite broker when `file` is set; unset options are sqliteBroker's defaults. */
+    sqlite: {
+      file?: string;
+      synchronous?: 'full' | 'normal';
+      maxBytes?: number;
+      integrityCheck?: boolean;
+      lockTimeoutMs?: number;
+    };
+  };
+  api: { key?: string; path: string; maxBodyBytes: number; maxBatch: number };
   proxy: {
     connect?: string;
     authorize?: string;
     rpc?: string;
     timeoutMs: number;
+    maxResponseBytes: number;
     headers: Record<string, string>;
   };
   inspector: { enabled: boolean; path: string; credential?: string; actions: boolean };
-  metrics: { enabled: boolean; path: string };
-  health: { enabled: boolean; path: string; readyPath: string; timeoutMs: number };
+  metrics: {
+    enabled: boolean;
+    path: string;
+    prefix: string;
+    processMetrics: boolean;
+    port?: number;
+    host: string;
+  };
+  health: {
+    enabled: boolean;
+    path: string;
+    readyPath: string;
+    timeoutMs: number;
+    port?: number;
+    host: string;
+  };
   log: {
     level: string;
     channel?: string;
     channelLevel: string;
     keep: number;
     collapseMs: number;
+    maxPerSecond: number;
     subscribe: Permission;
   };
   /** The old name of `limits.closeTimeoutMs`: always the same value. */
@@ -253,21 +298,38 @@ function validate(value: unknown, spec: Spec, path: string, problems: string[]):
       return out;
     }
     case 'object': {
-      if (value === undefined || value === null) value = {};
-      if (typeof value !== 'object' || Array.isArray(value)) return fail('a section (a map)');
-      const known = Object.keys(spec.fields);
-      const out: Tree = {};
-      for (const key of Object.keys(value as Tree)) {
-        if (!Object.hasOwn(spec.fields, key))
-          problems.push(`${path ? `${path}.` : ''}${key}: unknown option${suggestion(key, known)}`);
+      if (spec.toggle) {
+        if (value === undefined || value === null || value === false) return false;
+        if (value === true) value = {};
       }
+      if (value === undefined || value === null) value = {};
+      if (typeof value !== 'object' || Array.isArray(value))
+        return fail(spec.toggle ? 'true, false or a section (a map)' : 'a section (a map)');
+      const known = Object.keys(spec.fields);
+      const here = (key: string) => (path ? `${path}.${key}` : key);
+      const given: Tree = { ...(value as Tree) };
+      for (const key of Object.keys(given)) {
+        if (!Object.hasOwn(spec.fields, key))
+          problems.push(`${here(key)}: unknown option${suggestion(key, known)}`);
+      }
+      // Old names in another unit are read as the option they stand for.
       for (const [key, child] of Object.entries(spec.fields)) {
-        const result = validate(
-          (value as Tree)[key],
-          child,
-          path ? `${path}.${key}` : key,
-          problems,
-        );
+        const renamed = child.oldNameOf;
+        if (!renamed || given[key] === undefined) continue;
+        const old = validate(given[key], child, here(key), problems);
+        delete given[key];
+        if (typeof old !== 'number') continue;
+        const current = old * renamed.factor;
+        if (given[renamed.key] !== undefined && given[renamed.key] !== current)
+          problems.push(
+            `${here(key)}: the old name of ${here(renamed.key)} (x${renamed.factor}), set to another value; keep one`,
+          );
+        else given[renamed.key] = current;
+      }
+      const out: Tree = {};
+      for (const [key, child] of Object.entries(spec.fields)) {
+        if (child.oldNameOf) continue;
+        const result = validate(given[key], child, here(key), problems);
         if (result !== undefined) out[key] = result;
       }
       return out;
@@ -299,6 +361,16 @@ function crossCheck(config: Config, problems: string[]): void {
     if (pattern.startsWith('$'))
       problems.push(`channels.${JSON.stringify(pattern)}: channels starting with "$" are reserved`);
   }
+  if (config.redis.url && config.broker.sqlite.file !== undefined)
+    problems.push(
+      'broker.sqlite.file: set either redis.url (nodes sharing one Redis) or broker.sqlite.file (--data-dir; one durable node), not both',
+    );
+  const file = config.broker.sqlite.file;
+  // SQLite's in-memory and URI names would keep nothing, or not where the path says.
+  if (file !== undefined && (file === '' || file === ':memory:' || file.startsWith('file:')))
+    problems.push(
+      `broker.sqlite.file: expected the path of a database file, got ${JSON.stringify(file)}`,
+    );
   if (usesProxy(config.log.subscribe) && !config.proxy.authorize)
     problems.push('log.subscribe: a "proxy" permission needs proxy.authorize');
   if (config.log.channel?.startsWith('$'))
@@ -414,6 +486,19 @@ export function loadConfig(options: LoadOptions = {}): Config {
   if (problems.length === 0) crossCheck(config, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/**
+ * What is valid but probably not meant: `switchboard check` prints these on stderr (and still
+ * exits 0), `switchboard serve` logs them at warn.
+ */
+export function configWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  if (Object.keys(config.channels).length === 0)
+    warnings.push(
+      `channels: none configured, so every subscribe${config.log.channel ? ` (but to the log channel ${config.log.channel})` : ''} will be refused; add patterns under channels, e.g. "chat:*": {}`,
+    );
+  return warnings;
 }
 
 /** Keys whose values `switchboard check` never prints. */

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { memoryBroker } from '../broker/memory.js';
 import { DEFAULTS } from '../server/defaults.js';
 import { healthHandler } from '../server/health.js';
@@ -40,7 +40,10 @@ describe("the CLI's defaults are the library's", () => {
     expect(config.limits).toEqual({
       maxMessageBytes: library.maxMessageBytes,
       messagesPerSecond: library.messagesPerSecond,
+      maxRateLimited: library.maxRateLimited,
+      maxBatch: library.maxBatch,
       maxSubscriptions: library.maxSubscriptions,
+      maxStreams: library.maxStreams,
       maxConnectionsPerUser: library.maxConnectionsPerUser,
       maxQueueBytes: library.maxQueueBytes,
       maxInFlight: library.maxInFlight,
@@ -50,6 +53,11 @@ describe("the CLI's defaults are the library's", () => {
       allowedOrigins: [],
     });
     expect(config.limits.burst).toBeUndefined();
+    // Unset, so 4x maxMessageBytes as in the library.
+    expect(config.limits.hardMaxMessageBytes).toBeUndefined();
+    expect(library.hardMaxMessageBytes).toBe(
+      library.maxMessageBytes * DEFAULTS.limits.hardMaxMessageFactor,
+    );
     expect(config.limits.maxConnections).toBeUndefined();
     expect(library.allowedOrigins).toBeUndefined();
     expect(config.shutdown.timeoutMs).toBe(library.closeTimeoutMs);
@@ -88,6 +96,60 @@ describe("the CLI's defaults are the library's", () => {
     await broker.close();
     expect(stream.history.size).toBe(config.log.keep);
     expect(config.log.collapseMs).toBe(DEFAULTS.logStream.collapseMs);
+  });
+
+  it('the listening address, side ports off, streams and the idempotency window', () => {
+    // 127.0.0.1 as the library: nothing is reachable from other hosts until asked for.
+    expect(config.host).toBe(DEFAULTS.server.host);
+    expect(config.host).toBe('127.0.0.1');
+    expect([config.metrics.port, config.health.port]).toEqual([undefined, undefined]);
+    expect([config.metrics.host, config.health.host]).toEqual([
+      DEFAULTS.metrics.host,
+      DEFAULTS.health.host,
+    ]);
+    const streams = loadConfig({
+      env: { SWITCHBOARD_AUTH_ANONYMOUS: 'true' },
+      sets: ['channels={ "a:*": { streams: true } }'],
+    }).channels['a:*']!.streams;
+    expect(streams).toEqual({
+      timeoutMs: DEFAULTS.streams.timeoutMs,
+      history: DEFAULTS.streams.history,
+    });
+    expect(config.broker.idempotencyWindowMs).toBe(DEFAULTS.broker.idempotencyWindowMs);
+    const history = loadConfig({
+      env: { SWITCHBOARD_AUTH_ANONYMOUS: 'true' },
+      sets: ['channels={ "a:*": { history: { size: 5 } } }'],
+    }).channels['a:*']!.history;
+    expect(history).toEqual({ size: 5, ttlMs: DEFAULTS.history.ttlMs });
+    // Unset: the library's rule (10 s with the API on, never without).
+    expect(config.nodeReportMs).toBeUndefined();
+  });
+
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("the idempotency window is the memory broker's own", async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const broker = memoryBroker();
+    try {
+      const publish = () =>
+        broker.publish('c', { event: 'e', data: null }, { idempotencyKey: 'k' });
+      expect((await publish()).duplicate).toBe(false);
+      vi.setSystemTime(Date.now() + config.broker.idempotencyWindowMs - 1);
+      expect((await publish()).duplicate).toBe(true);
+      vi.setSystemTime(Date.now() + 2);
+      expect((await publish()).duplicate).toBe(false);
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('API batch, proxy answer size, metric prefix and the log channel rate', () => {
+    expect(config.api.maxBatch).toBe(DEFAULTS.api.maxBatch);
+    expect(config.proxy.maxResponseBytes).toBe(DEFAULTS.proxy.maxResponseBytes);
+    expect(config.metrics.prefix).toBe(DEFAULTS.metrics.prefix);
+    expect(config.log.maxPerSecond).toBe(DEFAULTS.logStream.maxPerSecond);
   });
 
   it('heartbeat, WebSocket path, JWT leeway, proxy deadline and inspector path', () => {

@@ -37,6 +37,15 @@ function rows(spec: ObjectSpec, path: string[], withEnv: boolean): Row[] {
   for (const [key, child] of Object.entries(spec.fields)) {
     const here = [...path, key];
     if (child.type === 'object') {
+      // A section that is also a switch (`streams: true`) has a row of its own.
+      if (child.toggle)
+        out.push({
+          key: here.join('.'),
+          type: 'boolean or section',
+          default: 'false',
+          env: [],
+          doc: child.doc,
+        });
       out.push(...rows(child, here, withEnv));
       continue;
     }

@@ -19,6 +19,11 @@ interface Common {
    * as that option, and reported back with the same value.
    */
   aliasOf?: string;
+  /**
+   * An old name of a sibling option in another unit (`ttlSeconds` for `ttlMs`, factor 1000): read
+   * as that option, its value times `factor`; not reported back (the current name is).
+   */
+  oldNameOf?: { key: string; factor: number };
 }
 
 export interface StringSpec extends Common {
@@ -49,6 +54,12 @@ export interface PermissionSpec extends Common {
 export interface ObjectSpec extends Common {
   type: 'object';
   fields: Record<string, Spec>;
+  /**
+   * The section also takes true or false, as the library's `boolean | { … }` options do: false
+   * (the default) leaves it off, true turns it on with the fields' defaults, a map turns it on
+   * with those settings. The resolved value is false or the section.
+   */
+  toggle?: boolean;
 }
 /** Keys chosen by the user (channel patterns, header names); not settable from the environment. */
 export interface MapSpec extends Common {
@@ -92,12 +103,17 @@ const channel: ObjectSpec = {
       doc: 'Publications kept for recovery after a reconnect and for `history` requests.',
       fields: {
         size: { type: 'integer', doc: 'Publications kept; 0 keeps none.', default: 0, min: 0 },
+        ttlMs: {
+          type: 'integer',
+          doc: 'Publications older than this (milliseconds) are dropped.',
+          default: DEFAULTS.history.ttlMs,
+          min: 1,
+        },
         ttlSeconds: {
           type: 'integer',
-          doc: 'Publications older than this are dropped.',
-          // The standalone server's own: the library has no default (history is off until given).
-          default: 300,
+          doc: 'The old name of `ttlMs`, in seconds; still read (`ttlSeconds: 60` is `ttlMs: 60000`).',
           min: 1,
+          oldNameOf: { key: 'ttlMs', factor: 1000 },
         },
       },
     },
@@ -107,9 +123,35 @@ const channel: ObjectSpec = {
       default: false,
     },
     streams: {
-      type: 'boolean',
-      doc: 'Allow streams (ordered chunks with an end marker; late joiners catch up).',
-      default: false,
+      type: 'object',
+      toggle: true,
+      doc: 'Allow streams (ordered chunks with an end marker; late joiners catch up): `true`, or a section with the settings below.',
+      fields: {
+        timeoutMs: {
+          type: 'integer',
+          doc: 'A stream that writes nothing for this long is ended with an error.',
+          default: DEFAULTS.streams.timeoutMs,
+          min: 100,
+        },
+        history: {
+          type: 'object',
+          doc: "Where stream chunks are kept when the channel's own `history` keeps none.",
+          fields: {
+            size: {
+              type: 'integer',
+              doc: "Chunks kept (when the channel's `history.size` is 0).",
+              default: DEFAULTS.streams.history.size,
+              min: 1,
+            },
+            ttlMs: {
+              type: 'integer',
+              doc: 'Chunks older than this (milliseconds) are dropped.',
+              default: DEFAULTS.streams.history.ttlMs,
+              min: 1,
+            },
+          },
+        },
+      },
     },
     ephemeral: {
       type: 'list',
@@ -139,20 +181,30 @@ export const configSpec: ObjectSpec = {
   fields: {
     port: {
       type: 'integer',
-      doc: 'TCP port for WebSocket, HTTP API, metrics and health; 0 picks a free one.',
+      doc: 'TCP port for WebSocket, HTTP API, inspector, and metrics and health unless they have ports of their own; 0 picks a free one.',
       // The standalone server's own: a service listens on a fixed port (the library picks a free one).
       default: 8000,
       min: 0,
       max: MAX_PORT,
       env: ['PORT'],
     },
-    // The standalone server's own: a service (in a container) is reached from outside; the
-    // library listens on DEFAULTS.server.host.
-    host: { type: 'string', doc: 'Address to listen on.', default: '0.0.0.0', env: ['HOST'] },
+    // The library's: nothing is reachable from other hosts until asked for. In a container,
+    // HOST=0.0.0.0 (docs/deployment.md).
+    host: {
+      type: 'string',
+      doc: 'Address to listen on; `0.0.0.0` (or `::`) accepts outside connections, as a container needs.',
+      default: DEFAULTS.server.host,
+      env: ['HOST'],
+    },
     path: {
       type: 'string',
       doc: 'URL path of the WebSocket endpoint.',
       default: DEFAULTS.server.path,
+    },
+    nodeReportMs: {
+      type: 'integer',
+      doc: `How often this node reports its channel counts to the others (for \`GET /api/channels\`); default ${DEFAULTS.server.nodeReportMs} with the API on, 0 (never) without.`,
+      min: 0,
     },
     auth: {
       type: 'object',
@@ -177,6 +229,40 @@ export const configSpec: ObjectSpec = {
               doc: 'Leeway for `exp` and `nbf`.',
               default: DEFAULTS.auth.clockToleranceSec,
               min: 0,
+            },
+            requireExp: {
+              type: 'boolean',
+              doc: 'Refuse tokens without `exp`. `false` accepts them: such a connection never expires.',
+              default: DEFAULTS.auth.requireExp,
+            },
+            maxTokenAgeMs: {
+              type: 'integer',
+              doc: 'Refuse tokens issued (`iat`) longer ago than this, whatever their `exp`.',
+              min: 1,
+            },
+            jwks: {
+              type: 'object',
+              doc: 'How the `jwksUrl` key set is cached and fetched again.',
+              fields: {
+                cooldownMs: {
+                  type: 'integer',
+                  doc: 'An unknown `kid` fetches the key set again at once, at most this often.',
+                  default: DEFAULTS.auth.jwks.cooldownMs,
+                  min: 0,
+                },
+                cacheMaxAgeMs: {
+                  type: 'integer',
+                  doc: 'The key set is fetched again when older than this (a removed key stops working then).',
+                  default: DEFAULTS.auth.jwks.cacheMaxAgeMs,
+                  min: 1,
+                },
+                timeoutMs: {
+                  type: 'integer',
+                  doc: 'A key set fetch not answered in time fails; the last good set stays in use.',
+                  default: DEFAULTS.auth.jwks.timeoutMs,
+                  min: 1,
+                },
+              },
             },
           },
         },
@@ -208,6 +294,11 @@ export const configSpec: ObjectSpec = {
           default: DEFAULTS.limits.maxMessageBytes,
           min: 64,
         },
+        hardMaxMessageBytes: {
+          type: 'integer',
+          doc: `Larger messages close the socket (1009) unread; default ${DEFAULTS.limits.hardMaxMessageFactor}x maxMessageBytes (never below it).`,
+          min: 64,
+        },
         messagesPerSecond: {
           type: 'integer',
           doc: 'Rate limit per connection.',
@@ -219,10 +310,28 @@ export const configSpec: ObjectSpec = {
           doc: `Burst above the rate; default ${DEFAULTS.limits.burstFactor}x the rate.`,
           min: 1,
         },
+        maxRateLimited: {
+          type: 'integer',
+          doc: 'Frames refused for rate in a row before the connection is closed (4008).',
+          default: DEFAULTS.limits.maxRateLimited,
+          min: 1,
+        },
+        maxBatch: {
+          type: 'integer',
+          doc: 'Frames in one batched message (BAD_FRAME beyond).',
+          default: DEFAULTS.limits.maxBatch,
+          min: 1,
+        },
         maxSubscriptions: {
           type: 'integer',
           doc: 'Channels per connection.',
           default: DEFAULTS.limits.maxSubscriptions,
+          min: 1,
+        },
+        maxStreams: {
+          type: 'integer',
+          doc: 'Streams one user may have open at once on this node.',
+          default: DEFAULTS.limits.maxStreams,
           min: 1,
         },
         maxConnectionsPerUser: {
@@ -281,7 +390,7 @@ export const configSpec: ObjectSpec = {
     },
     redis: {
       type: 'object',
-      doc: 'Scale out: nodes sharing one Redis (or Valkey, DragonflyDB) share channels, history and presence. In-memory without a URL.',
+      doc: 'Scale out: nodes sharing one Redis (or Valkey, DragonflyDB) share channels, history and presence. Off without a URL; excludes `broker.sqlite.file`.',
       fields: {
         url: {
           type: 'string',
@@ -301,6 +410,69 @@ export const configSpec: ObjectSpec = {
           doc: 'Use sharded pub/sub (Redis 7+ cluster).',
           default: false,
         },
+        // The Redis broker's own deadlines: unset here means its defaults (src/redis/broker.ts).
+        commandTimeoutMs: {
+          type: 'integer',
+          doc: 'A command not answered within this fails with UNAVAILABLE; default 2000.',
+          min: 1,
+        },
+        connectTimeoutMs: {
+          type: 'integer',
+          doc: 'How long commands wait for the first connection before failing; default 5000.',
+          min: 1,
+        },
+        positionCheckMs: {
+          type: 'integer',
+          doc: "How often quiet channels are checked against Redis's stored position, to find lost publications; default 5000, 0 turns it off.",
+          min: 0,
+        },
+      },
+    },
+    broker: {
+      type: 'object',
+      doc: 'The broker: in-memory unless `broker.sqlite.file` (or `--data-dir`) or `redis.url` is set.',
+      fields: {
+        idempotencyWindowMs: {
+          type: 'integer',
+          doc: 'How long an idempotency key is remembered: a publish repeating one inside it is published once.',
+          default: DEFAULTS.broker.idempotencyWindowMs,
+          min: 1000,
+        },
+        idleChannelTtlMs: {
+          type: 'integer',
+          doc: 'How long a channel nobody publishes to keeps its offset and epoch; default 300000.',
+          min: 1000,
+        },
+        // The SQLite broker's options (src/sqlite/broker.ts): unset here means its defaults.
+        sqlite: {
+          type: 'object',
+          doc: "`sqliteBroker({ … })`'s options: durable on one machine.",
+          fields: {
+            file: {
+              type: 'string',
+              doc: 'SQLite database file: setting it makes the broker durable on one machine (offsets, history and idempotency keys survive restarts and `kill -9`); needs the better-sqlite3 package. Relative to the working directory; created if missing, in a directory that must exist. `--data-dir DIR` sets `DIR/switchboard.db` (and creates DIR). One process per file; excludes `redis.url`.',
+            },
+            synchronous: {
+              type: 'string',
+              doc: 'When a publish is acknowledged; default `full`: once fsynced, so it survives a power loss. `normal`: once written to the OS, about 1.3x the publish rate; it survives the process being killed, but a power loss or OS crash can lose the last publications (and hand their offsets out again).',
+              enum: ['full', 'normal'],
+            },
+            maxBytes: {
+              type: 'integer',
+              doc: "Cap on the database file: past it publishes fail with UNAVAILABLE and `/readyz` answers 503 until history ages out. Unset: no cap (the channels' history settings bound the file).",
+              min: 1024 * 1024,
+            },
+            integrityCheck: {
+              type: 'boolean',
+              doc: 'Check the whole file at startup (SQLite `quick_check`), so a damaged file fails startup instead of publishes later; it reads the file once. Default true.',
+            },
+            lockTimeoutMs: {
+              type: 'integer',
+              doc: 'How long to wait at startup for another process to let go of the file (a previous instance still stopping) before refusing; default 0.',
+              min: 0,
+            },
+          },
+        },
       },
     },
     api: {
@@ -318,6 +490,12 @@ export const configSpec: ObjectSpec = {
           doc: 'Largest request body.',
           default: DEFAULTS.api.maxBodyBytes,
           min: 1024,
+        },
+        maxBatch: {
+          type: 'integer',
+          doc: 'Publications in one `POST /batch` request.',
+          default: DEFAULTS.api.maxBatch,
+          min: 1,
         },
       },
     },
@@ -341,6 +519,12 @@ export const configSpec: ObjectSpec = {
           doc: 'Backend answer deadline; clients then get UNAVAILABLE.',
           default: DEFAULTS.proxy.timeoutMs,
           min: 10,
+        },
+        maxResponseBytes: {
+          type: 'integer',
+          doc: "Largest backend answer; larger ones are refused like a backend's failure.",
+          default: DEFAULTS.proxy.maxResponseBytes,
+          min: 1024,
         },
         headers: {
           type: 'map',
@@ -374,6 +558,28 @@ export const configSpec: ObjectSpec = {
       fields: {
         enabled: { type: 'boolean', doc: 'Serve metrics.', default: true },
         path: { type: 'string', doc: 'URL path.', default: DEFAULTS.metrics.path },
+        prefix: {
+          type: 'string',
+          doc: 'Prefix of every Switchboard metric name.',
+          default: DEFAULTS.metrics.prefix,
+        },
+        processMetrics: {
+          type: 'boolean',
+          doc: "Also export prom-client's process metrics (CPU, memory, event-loop lag).",
+          // The standalone server's own: it is the process, so it reports it (the library: off).
+          default: true,
+        },
+        port: {
+          type: 'integer',
+          doc: "Serve metrics on this port, an HTTP server of their own, not the gateway's; 0 picks a free one. Unset: the gateway's port.",
+          min: 0,
+          max: MAX_PORT,
+        },
+        host: {
+          type: 'string',
+          doc: 'Address of the metrics port (with `metrics.port`).',
+          default: DEFAULTS.metrics.host,
+        },
       },
     },
     health: {
@@ -388,6 +594,17 @@ export const configSpec: ObjectSpec = {
           doc: 'Probe round-trip deadline.',
           default: DEFAULTS.health.timeoutMs,
           min: 10,
+        },
+        port: {
+          type: 'integer',
+          doc: "Serve health endpoints on this port, an HTTP server of their own, not the gateway's (the same as `metrics.port` shares it); 0 picks a free one. Unset: the gateway's port.",
+          min: 0,
+          max: MAX_PORT,
+        },
+        host: {
+          type: 'string',
+          doc: 'Address of the health port (with `health.port`); Kubernetes probes need `0.0.0.0`.',
+          default: DEFAULTS.health.host,
         },
       },
     },
@@ -423,6 +640,12 @@ export const configSpec: ObjectSpec = {
           doc: 'Identical records within this window become one record with a count.',
           default: DEFAULTS.logStream.collapseMs,
           min: 0,
+        },
+        maxPerSecond: {
+          type: 'integer',
+          doc: 'Records published to the channel per second at most; the excess is counted and reported.',
+          default: DEFAULTS.logStream.maxPerSecond,
+          min: 1,
         },
         subscribe: permission('Who may watch the log channel.', { roles: ['admin'] }),
       },

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { pino } from 'pino';
+import { memoryBroker } from '../broker/memory.js';
 import type { Broker } from '../broker/types.js';
 import { attachInspector } from '../inspector/index.js';
 import { DEFAULTS } from '../server/defaults.js';
@@ -13,7 +15,7 @@ import type {
   Server,
   ServerOptions,
 } from '../server/types.js';
-import type { ChannelConfig, Config } from './config.js';
+import { type ChannelConfig, type Config, configWarnings } from './config.js';
 import type { Permission } from './schema.js';
 
 /**
@@ -64,10 +66,12 @@ function channelOptions(
     authorize: (identity, name, action) => checks[action](identity, name, action),
     clientPublish: channel.publish !== 'none',
     ...(channel.history.size > 0 && {
-      history: { size: channel.history.size, ttlMs: channel.history.ttlSeconds * 1000 },
+      history: { size: channel.history.size, ttlMs: channel.history.ttlMs },
     }),
     ...(channel.presence && { presence: true }),
-    ...(channel.streams && { streams: true }),
+    ...(channel.streams && {
+      streams: { timeoutMs: channel.streams.timeoutMs, history: channel.streams.history },
+    }),
     ...(channel.ephemeral.length > 0 && { ephemeral: channel.ephemeral }),
     ...(channel.events.length > 0 && {
       events: Object.fromEntries(channel.events.map((event) => [event, null])),
@@ -75,22 +79,95 @@ function channelOptions(
   };
 }
 
-async function createBroker(config: Config): Promise<Broker | undefined> {
-  if (!config.redis.url) return undefined;
+/**
+ * A failure to start that starting again will not fix: the configuration needs an optional
+ * package this installation lacks (or cannot load). The command exits 2, as for a bad
+ * configuration, so supervisors that stop retrying on 2 stop here too.
+ */
+export class SetupError extends Error {
+  override readonly name = 'SetupError';
+}
+
+/** Which broker the configuration asks for. */
+export function brokerKind(config: Config): 'memory' | 'sqlite' | 'redis' {
+  if (config.broker.sqlite.file !== undefined) return 'sqlite';
+  return config.redis.url ? 'redis' : 'memory';
+}
+
+async function createSqliteBroker(
+  config: Config,
+  common: { idempotencyWindowMs: number; idleChannelTtlMs?: number },
+  logger: pino.Logger,
+): Promise<Broker> {
+  const { file, synchronous, maxBytes, integrityCheck, lockTimeoutMs } = config.broker.sqlite;
+  let module: typeof import('../sqlite/index.js');
+  try {
+    module = await import('../sqlite/index.js');
+  } catch (error) {
+    // switchboard/sqlite loads better-sqlite3 (an optional peer) when imported, and says why not.
+    const { message } = error as Error;
+    if (message.startsWith('switchboard/sqlite needs better-sqlite3'))
+      throw new SetupError(
+        'the SQLite broker (broker.sqlite.file, --data-dir) needs the better-sqlite3 package, which is not installed: npm install better-sqlite3',
+        { cause: error },
+      );
+    if (message.startsWith('switchboard/sqlite'))
+      throw new SetupError(`the SQLite broker (broker.sqlite.file, --data-dir): ${message}`, {
+        cause: error,
+      });
+    throw error;
+  }
+  return module.sqliteBroker({
+    file: file!,
+    ...common,
+    ...(synchronous !== undefined && { synchronous }),
+    ...(maxBytes !== undefined && { maxBytes }),
+    ...(integrityCheck !== undefined && { integrityCheck }),
+    ...(lockTimeoutMs !== undefined && { lockTimeoutMs }),
+    onError: (error) => logger.error({ err: error }, 'SQLite broker upkeep failed'),
+  });
+}
+
+/** The broker the configuration asks for; the standalone server owns it and closes it last. */
+async function createBroker(config: Config, logger: pino.Logger): Promise<Broker> {
+  const { idempotencyWindowMs, idleChannelTtlMs } = config.broker;
+  const common = {
+    idempotencyWindowMs,
+    ...(idleChannelTtlMs !== undefined && { idleChannelTtlMs }),
+  };
+  const kind = brokerKind(config);
+  if (kind === 'memory') return memoryBroker(common);
+  if (kind === 'sqlite') return createSqliteBroker(config, common, logger);
   let module: typeof import('../redis/index.js');
   try {
     module = await import('../redis/index.js');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND')
-      throw new Error('redis.url needs the ioredis package: npm install ioredis');
+      throw new SetupError(
+        'redis.url needs the ioredis package, which is not installed: npm install ioredis',
+        { cause: error },
+      );
     throw error;
   }
+  const { commandTimeoutMs, connectTimeoutMs, positionCheckMs } = config.redis;
   return module.redisBroker({
-    url: config.redis.url,
+    url: config.redis.url!,
     prefix: config.redis.prefix,
     sharded: config.redis.sharded,
+    ...common,
+    ...(commandTimeoutMs !== undefined && { commandTimeoutMs }),
+    ...(connectTimeoutMs !== undefined && { connectTimeoutMs }),
+    ...(positionCheckMs !== undefined && { positionCheckMs }),
+    // The cause of a connection failure, once per outage (not once per retry).
+    logger,
   });
 }
+
+/**
+ * After `limits.closeTimeoutMs`, how long the drain may still take before the process exits 1
+ * anyway: supervisors' stop timeouts must exceed the sum (docs/deployment.md).
+ */
+export const SHUTDOWN_BACKSTOP_MS = 5_000;
 
 export interface Running {
   server: Server;
@@ -125,6 +202,7 @@ export async function serve(config: Config): Promise<Running> {
   const endpoint = (url: string): ProxyEndpoint => ({
     url,
     timeoutMs: config.proxy.timeoutMs,
+    maxResponseBytes: config.proxy.maxResponseBytes,
     headers: config.proxy.headers,
     logger,
   });
@@ -147,11 +225,12 @@ export async function serve(config: Config): Promise<Running> {
 
   const jwt = config.auth.jwt;
   const hasJwt = jwt.secret ?? jwt.publicKey ?? jwt.publicKeyFile ?? jwt.jwksUrl;
-  const broker = await createBroker(config);
+  const broker = await createBroker(config, logger);
   const options: ServerOptions = {
     port: config.port,
     host: config.host,
     path: config.path,
+    ...(config.nodeReportMs !== undefined && { nodeReportMs: config.nodeReportMs }),
     auth: {
       anonymous: config.auth.anonymous,
       ...(hasJwt && {
@@ -166,17 +245,26 @@ export async function serve(config: Config): Promise<Running> {
           ...(jwt.issuer !== undefined && { issuer: jwt.issuer }),
           ...(jwt.algorithms !== undefined && { algorithms: jwt.algorithms }),
           clockToleranceSec: jwt.clockToleranceSec,
+          requireExp: jwt.requireExp,
+          ...(jwt.maxTokenAgeMs !== undefined && { maxTokenAgeMs: jwt.maxTokenAgeMs }),
+          jwks: jwt.jwks,
         },
       }),
       ...(config.proxy.connect && { authenticate: proxyConnect(endpoint(config.proxy.connect)) }),
     },
     channels,
-    ...(broker && { broker }),
+    broker,
     limits: {
       maxMessageBytes: config.limits.maxMessageBytes,
+      ...(config.limits.hardMaxMessageBytes !== undefined && {
+        hardMaxMessageBytes: config.limits.hardMaxMessageBytes,
+      }),
       messagesPerSecond: config.limits.messagesPerSecond,
       ...(config.limits.burst !== undefined && { burst: config.limits.burst }),
+      maxRateLimited: config.limits.maxRateLimited,
+      maxBatch: config.limits.maxBatch,
       maxSubscriptions: config.limits.maxSubscriptions,
+      maxStreams: config.limits.maxStreams,
       maxConnectionsPerUser: config.limits.maxConnectionsPerUser,
       ...(config.limits.maxConnections !== undefined && {
         maxConnections: config.limits.maxConnections,
@@ -197,13 +285,30 @@ export async function serve(config: Config): Promise<Running> {
         path: config.health.path,
         readyPath: config.health.readyPath,
         timeoutMs: config.health.timeoutMs,
+        ...(config.health.port !== undefined && {
+          port: config.health.port,
+          host: config.health.host,
+        }),
       },
     }),
     ...(config.metrics.enabled && {
-      metrics: { path: config.metrics.path, processMetrics: true },
+      metrics: {
+        path: config.metrics.path,
+        prefix: config.metrics.prefix,
+        processMetrics: config.metrics.processMetrics,
+        ...(config.metrics.port !== undefined && {
+          port: config.metrics.port,
+          host: config.metrics.host,
+        }),
+      },
     }),
     ...(config.api.key && {
-      api: { key: config.api.key, path: config.api.path, maxBodyBytes: config.api.maxBodyBytes },
+      api: {
+        key: config.api.key,
+        path: config.api.path,
+        maxBodyBytes: config.api.maxBodyBytes,
+        maxBatch: config.api.maxBatch,
+      },
     }),
   };
   const server = createServer(options);
@@ -214,6 +319,7 @@ export async function serve(config: Config): Promise<Running> {
         channel: config.log.channel,
         keep: config.log.keep,
         collapseMs: config.log.collapseMs,
+        maxPerSecond: config.log.maxPerSecond,
       })
     : undefined;
   if (stream) toChannel = (line) => stream.write(line);
@@ -251,15 +357,34 @@ export async function serve(config: Config): Promise<Running> {
   if (config.inspector.enabled && !inspector?.enabled)
     logger.warn('inspector not started: NODE_ENV=production needs inspector.credential');
 
-  const address = await server.listen();
+  for (const warning of configWarnings(config)) logger.warn(warning);
+  let address: Awaited<ReturnType<Server['listen']>>;
+  try {
+    address = await server.listen();
+  } catch (error) {
+    // Nothing may keep the process alive behind the error: a side port failed after another
+    // opened, or the broker is connecting.
+    await server.close().catch(() => {});
+    await broker.close().catch(() => {});
+    throw error;
+  }
+  const where = (own: { url: string } | undefined, path: string) =>
+    own ? `${own.url}${path}` : path;
   logger.info(
     {
       url: address.url,
       port: address.port,
       host: address.host,
-      broker: broker ? 'redis' : 'memory',
+      broker: brokerKind(config),
+      ...(config.broker.sqlite.file !== undefined && {
+        dataFile: resolve(config.broker.sqlite.file),
+      }),
       api: config.api.key ? config.api.path : false,
       inspector: inspector?.enabled ? config.inspector.path : false,
+      metrics: config.metrics.enabled ? where(address.metrics, config.metrics.path) : false,
+      health: config.health.enabled ? where(address.health, config.health.path) : false,
+      ...(address.metrics && { metricsPort: address.metrics.port }),
+      ...(address.health && { healthPort: address.health.port }),
     },
     'listening',
   );
@@ -274,7 +399,7 @@ export async function serve(config: Config): Promise<Running> {
         inspector?.close();
         await server.close();
         stream?.close();
-        if (broker) await broker.close();
+        await broker.close();
         logger.info('stopped');
       })();
       return stopping;

@@ -40,6 +40,19 @@ export interface RedisBrokerOptions {
   positionCheckMs?: number;
   /** Told of rollbacks found and fenced, and of catch-ups that failed. */
   onError?: (error: unknown, channel: string) => void;
+  /**
+   * Told of connection failures: the cause (e.g. `getaddrinfo ENOTFOUND redis`) once per outage
+   * at error level, not on every retry, and `info` when the connection is back. A pino logger
+   * (the server's `logger`) fits. Without it connection errors are silent, but `healthy()` and
+   * `unhealthyReason()` (what /readyz answers) still report them.
+   */
+  logger?: RedisBrokerLogger;
+}
+
+/** The part of a logger (pino's, the gateway's) the broker reports connection trouble to. */
+export interface RedisBrokerLogger {
+  error(object: object, message?: string): void;
+  info?(object: object, message?: string): void;
 }
 
 interface Scripts {
@@ -145,10 +158,43 @@ export function redisBroker(options: RedisBrokerOptions = {}): Broker {
   ] as const) {
     client.defineCommand(name, { numberOfKeys, lua });
   }
-  // Errors are reported through command failures and `healthy()`; unhandled 'error' events
+  // Connection errors: ioredis emits one on every failed retry. The cause is kept for
+  // `unhealthyReason()` (and /readyz) and logged once per outage; an unhandled 'error' event
   // would only crash the process.
-  client.on('error', () => {});
-  subscriber.on('error', () => {});
+  let lastError: Error | undefined;
+  let outage = false;
+  const where = (() => {
+    try {
+      return new URL(options.url ?? 'redis://127.0.0.1:6379').host; // never the password
+    } catch {
+      return undefined;
+    }
+  })();
+  const onConnectionError = (error: Error) => {
+    lastError = error;
+    if (outage || closed) return;
+    outage = true;
+    options.logger?.error(
+      { err: error, ...(ownsClient && where !== undefined && { redis: where }) },
+      `Redis unreachable: ${error.message}`,
+    );
+  };
+  const onReady = () => {
+    if (client.status !== 'ready' || subscriber.status !== 'ready') return;
+    lastError = undefined;
+    if (!outage) return;
+    outage = false;
+    options.logger?.info?.({}, 'Redis connection restored');
+  };
+  client.on('error', onConnectionError);
+  subscriber.on('error', onConnectionError);
+  client.on('ready', onReady);
+  subscriber.on('ready', onReady);
+  /** Why the links are not ready, for errors and readiness: the last connection error. */
+  const downReason = (connection: Redis | Cluster = client): string => {
+    const status = `Redis is ${connection.status}`;
+    return lastError ? `${status} (${lastError.message})` : status;
+  };
 
   const tag = (channel: string) => `${prefix}{${channel}}`;
   const pubsubName = (channel: string) => `${tag(channel)}:pub`;
@@ -169,7 +215,7 @@ export function redisBroker(options: RedisBrokerOptions = {}): Broker {
     if (!starting && !(patient && connection.status === 'reconnecting')) {
       throw new SwitchboardError(
         ErrorCode.UNAVAILABLE,
-        `Broker unavailable: Redis is ${connection.status}`,
+        `Broker unavailable: ${downReason(connection)}`,
       );
     }
     await new Promise<void>((resolve, reject) => {
@@ -178,7 +224,7 @@ export function redisBroker(options: RedisBrokerOptions = {}): Broker {
         reject(
           new SwitchboardError(
             ErrorCode.UNAVAILABLE,
-            'Broker unavailable: Redis did not answer in time',
+            `Broker unavailable: Redis did not answer in time${lastError ? ` (${lastError.message})` : ''}`,
           ),
         );
       }, connectTimeoutMs);
@@ -339,7 +385,7 @@ export function redisBroker(options: RedisBrokerOptions = {}): Broker {
       const key = opts.idempotencyKey ?? id;
       const t = tag(channel);
       // Refused here, it was never sent; past this line any failure leaves the outcome open.
-      if (client.status !== 'ready') throw unavailable(`Redis is ${client.status}`);
+      if (client.status !== 'ready') throw unavailable(downReason());
       let reply: [number, string];
       try {
         reply = await client.sbPublish(
@@ -426,6 +472,13 @@ export function redisBroker(options: RedisBrokerOptions = {}): Broker {
 
     healthy(): boolean {
       return !closed && client.status === 'ready' && subscriber.status === 'ready';
+    },
+
+    unhealthyReason(): string | undefined {
+      if (closed) return 'Broker is closed';
+      const down = client.status !== 'ready' ? client : subscriber;
+      if (down.status === 'ready') return undefined;
+      return lastError ? `Redis unreachable: ${lastError.message}` : `Redis is ${down.status}`;
     },
 
     async close(): Promise<void> {

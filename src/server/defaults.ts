@@ -53,6 +53,14 @@ export const DEFAULTS = {
     /** Entry lifetime when heartbeats are off (nothing refreshes them). */
     ttlWithoutHeartbeatMs: 5 * 60_000,
   },
+  history: {
+    /**
+     * A channel's `history.ttlMs` when it gives only `size` (and its streams' `history.ttlMs`):
+     * publications older than this are dropped. The standalone server's `history.ttlMs` (old
+     * name `ttlSeconds`) is this one.
+     */
+    ttlMs: 5 * 60_000,
+  },
   streams: {
     /** A stream that writes nothing for this long is ended with an error. */
     timeoutMs: 60_000,
@@ -62,6 +70,15 @@ export const DEFAULTS = {
   auth: {
     /** Leeway for `exp` and `nbf`, in seconds. */
     clockToleranceSec: 0,
+    /** Tokens without `exp` are refused. */
+    requireExp: true,
+    jwks: {
+      /** An unknown `kid` fetches the key set again at once, at most this often. */
+      cooldownMs: 1_000,
+      /** The key set is fetched again when older than this. */
+      cacheMaxAgeMs: 10 * 60_000,
+      timeoutMs: 5_000,
+    },
   },
   api: {
     path: '/api',
@@ -76,10 +93,18 @@ export const DEFAULTS = {
     readyPath: '/readyz',
     /** Probe round trip through the broker. */
     timeoutMs: 2_000,
+    /** Address of health's own HTTP server, when `health.port` gives it one. */
+    host: '127.0.0.1',
   },
   metrics: {
     path: '/metrics',
     prefix: 'switchboard_',
+    /** Address of metrics' own HTTP server, when `metrics.port` gives it one. */
+    host: '127.0.0.1',
+  },
+  broker: {
+    /** How long a publication's idempotency key is remembered (memory and Redis brokers). */
+    idempotencyWindowMs: 120_000,
   },
   proxy: {
     /** A backend's answer deadline; then the client gets UNAVAILABLE. */

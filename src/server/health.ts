@@ -8,8 +8,9 @@ import type { HealthOptions } from './types.js';
 export type { HealthOptions };
 
 /**
- * Health endpoints on the gateway's port: liveness, and readiness proven by a probe that makes
- * the round trip through the broker.
+ * Health endpoints on the gateway's port (or on one of their own, `health.port`: see
+ * side-ports.ts): liveness, and readiness proven by a probe that makes the round trip through
+ * the broker.
  */
 
 /** Internal channel for readiness probes; `$` channels are never reachable by clients. */
@@ -29,7 +30,9 @@ export function healthHandler(broker: Broker, options: HealthOptions, draining: 
 
   async function ready(): Promise<{ ok: boolean; reason?: string; latencyMs?: number }> {
     if (draining()) return { ok: false, reason: 'shutting down' };
-    if (broker.healthy && !broker.healthy()) return { ok: false, reason: 'broker unavailable' };
+    // The broker's own account of why (e.g. Redis's last connection error) names the cause.
+    if (broker.healthy && !broker.healthy())
+      return { ok: false, reason: broker.unhealthyReason?.() ?? 'broker unavailable' };
     const nonce = randomBytes(8).toString('hex');
     const started = performance.now();
     let handler: ((publication: Publication) => void) | undefined;

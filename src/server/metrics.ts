@@ -10,7 +10,8 @@ export type { MetricsOptions };
 /** Prometheus metrics of the gateway: the series, the tap that counts them, the scrape endpoint. */
 
 /**
- * Prometheus metrics: counted through the Tap seam, served at one path. Channel labels are the
+ * Prometheus metrics: counted through the Tap seam, served at one path (on the gateway's port, or
+ * on one of their own with `metrics.port`: see side-ports.ts). Channel labels are the
  * configured *patterns* (or 'none'), never channel names, so the number of series stays bounded
  * however many channels exist. Gauges that can be read off the live server (connections,
  * subscriptions, queue bytes) are computed at scrape time rather than tracked on every frame.

@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ import {
   client,
   connected,
   onCleanup,
+  RawSocket,
   redisAvailable,
   SECRET,
   scrapeMetrics,
@@ -55,11 +56,11 @@ interface Cli {
 /** Starts `switchboard serve` in its own process and waits for its "listening" record. */
 async function startCli(
   config: unknown,
-  options: { env?: Record<string, string>; format?: 'yaml' | 'json' } = {},
+  options: { env?: Record<string, string>; format?: 'yaml' | 'json'; args?: string[] } = {},
 ): Promise<Cli> {
   const child = spawn(
     process.execPath,
-    [CLI, 'serve', '--config', configFile(config, options.format)],
+    [CLI, 'serve', '--config', configFile(config, options.format), ...(options.args ?? [])],
     {
       env: { ...process.env, NODE_ENV: 'test', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -108,11 +109,21 @@ function runCli(args: string[], env: Record<string, string> = {}) {
 function allKeys(spec: ObjectSpec, prefix = ''): string[] {
   return Object.entries(spec.fields).flatMap(([key, child]) => {
     const path = prefix + key;
-    if (child.type === 'object') return allKeys(child, `${path}.`);
+    if (child.type === 'object')
+      return [...(child.toggle ? [path] : []), ...allKeys(child, `${path}.`)];
     if (child.type === 'map' && child.value.type === 'object')
       return [path, ...allKeys(child.value, `${path}.<${child.key}>.`)];
     return [path];
   });
+}
+
+/** A port on 127.0.0.1 free a moment ago. */
+async function freePort(): Promise<number> {
+  const probe = createNetServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
 }
 
 const api = (port: number, path: string, body: unknown, key?: string) =>
@@ -178,6 +189,237 @@ describe('switchboard CLI: configuration', () => {
       2,
       expect.stringContaining('/nonexistent/switchboard.yaml: cannot read (ENOENT)'),
     ]);
+  });
+});
+
+describe('switchboard CLI: defaults, names and warnings', () => {
+  it('listens on 127.0.0.1 unless told otherwise (HOST=0.0.0.0 in a container)', async () => {
+    const { host: _host, ...noHost } = baseConfig;
+    const file = configFile(noHost);
+    expect(JSON.parse(runCli(['check', '-c', file]).stdout).host).toBe('127.0.0.1');
+    expect(JSON.parse(runCli(['check', '-c', file], { HOST: '0.0.0.0' }).stdout).host).toBe(
+      '0.0.0.0',
+    );
+    const cli = await startCli(noHost);
+    expect(cli.records.find((r) => r.msg === 'listening')).toMatchObject({ host: '127.0.0.1' });
+  });
+
+  it('check warns on stderr, and still exits 0, when no channel is configured', () => {
+    const { channels: _channels, ...noChannels } = baseConfig;
+    const { code, stdout, stderr } = runCli(['check', '-c', configFile(noChannels)]);
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout).channels).toEqual({});
+    expect(stderr).toContain(
+      'switchboard: warning: channels: none configured, so every subscribe will be refused',
+    );
+    expect(runCli(['check', '-c', configFile(baseConfig)]).stderr).toBe('');
+  });
+
+  it('takes every limit by its library name; history.ttlSeconds still works as ttlMs', async () => {
+    const checked = runCli([
+      'check',
+      '-c',
+      configFile({
+        ...baseConfig,
+        channels: {
+          'chat:*': { history: { size: 5, ttlSeconds: 90 }, streams: { timeoutMs: 500 } },
+        },
+        broker: { idempotencyWindowMs: 60_000 },
+      }),
+    ]);
+    expect(checked.code).toBe(0);
+    expect(JSON.parse(checked.stdout).channels['chat:*']).toMatchObject({
+      history: { size: 5, ttlMs: 90_000 },
+      streams: { timeoutMs: 500 },
+    });
+    const cli = await startCli({
+      ...baseConfig,
+      limits: { maxMessageBytes: 1024, hardMaxMessageBytes: 4096, maxBatch: 2 },
+    });
+    const socket = await RawSocket.connect(cli.url);
+    socket.send(Array.from({ length: 3 }, (_, i) => ({ type: 'ping', id: i + 1 })));
+    expect(await socket.reply(1)).toMatchObject({ code: ErrorCode.BAD_FRAME });
+    socket.send({ type: 'publish', id: 9, channel: 'chat:a', event: 'm', data: 'x'.repeat(2000) });
+    expect(await socket.reply(9)).toMatchObject({ code: ErrorCode.TOO_LARGE });
+    socket.send({ type: 'publish', id: 10, channel: 'chat:a', event: 'm', data: 'x'.repeat(5000) });
+    expect((await socket.closedWith()).code).toBe(CloseCode.MESSAGE_TOO_BIG);
+  });
+
+  it('serves metrics and health on a port of their own, not the gateway port', async () => {
+    const side = await freePort();
+    const cli = await startCli({ ...baseConfig, metrics: { port: side }, health: { port: side } });
+    expect(cli.records.find((r) => r.msg === 'listening')).toMatchObject({
+      metrics: `http://127.0.0.1:${side}/metrics`,
+      health: `http://127.0.0.1:${side}/healthz`,
+    });
+    for (const path of ['/metrics', '/healthz', '/readyz'])
+      expect((await fetch(`http://127.0.0.1:${cli.port}${path}`)).status).toBe(404);
+    expect((await scrapeMetrics(side)).get('process_resident_memory_bytes')).toBeGreaterThan(0);
+    expect((await fetch(`http://127.0.0.1:${side}/readyz`)).status).toBe(200);
+    cli.child.kill('SIGTERM');
+    expect(await cli.exited).toBe(0);
+    await expect(fetch(`http://127.0.0.1:${side}/healthz`)).rejects.toThrow();
+  });
+
+  it('a wrong redis.url: starts, /readyz answers 503 naming the cause, logged once at error', async () => {
+    const cli = await startCli({
+      ...baseConfig,
+      redis: { url: 'redis://nonexistent.invalid:6379', prefix: uniquePrefix() },
+    });
+    const body = await waitFor(
+      async () => {
+        const answer = await fetch(`http://127.0.0.1:${cli.port}/readyz`);
+        const json = (await answer.json()) as { reason?: string };
+        return answer.status === 503 && json.reason?.includes('ENOTFOUND') ? json : undefined;
+      },
+      5_000,
+      'a 503 naming ENOTFOUND',
+    );
+    expect(body.reason).toBe('Redis unreachable: getaddrinfo ENOTFOUND nonexistent.invalid');
+    // ioredis retries every few hundred ms meanwhile; the cause is logged once.
+    await sleep(2_000);
+    const errors = cli.records.filter((r) => r.level === 50);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({
+      msg: 'Redis unreachable: getaddrinfo ENOTFOUND nonexistent.invalid',
+      redis: 'nonexistent.invalid:6379',
+      err: { code: 'ENOTFOUND' },
+    });
+    cli.child.kill('SIGTERM');
+    expect(await cli.exited).toBe(0);
+  });
+});
+
+/** A temporary directory, removed after the test. */
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'switchboard-cli-data-'));
+  onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+describe('switchboard serve: the SQLite broker', () => {
+  it('--data-dir keeps history across a SIGKILL and a restart: the client recovers, same epoch and offsets', async () => {
+    const dataDir = join(tempDir(), 'data'); // not there yet: --data-dir makes it
+    const args = ['--data-dir', dataDir];
+    const first = await startCli(baseConfig, { args });
+    expect(first.records.find((r) => r.msg === 'listening')).toMatchObject({
+      broker: 'sqlite',
+      dataFile: join(dataDir, 'switchboard.db'),
+    });
+    const alice = await connected(first.url, 'alice');
+    const sub = alice.subscribe('chat:kept');
+    const got: { n: number; offset: number; epoch: string }[] = [];
+    const recovered: boolean[] = [];
+    sub.on('n', (n: number, meta) => got.push({ n, offset: meta.offset!, epoch: meta.epoch! }));
+    sub.on('recovered', () => recovered.push(true));
+    sub.on('gap', () => recovered.push(false));
+    await sub.ready();
+    for (const n of [1, 2, 3]) await alice.publish('chat:kept', 'n', n);
+    await waitFor(() => got.length === 3, 5_000, 'the first three');
+
+    first.child.kill('SIGKILL');
+    expect(await first.exited).toBe(null);
+    // Same port: the client reconnects by itself and resubscribes from offset 3.
+    const second = await startCli({ ...baseConfig, port: first.port }, { args });
+    const bob = await connected(second.url, 'bob');
+    expect((await bob.publish('chat:kept', 'n', 4)).offset).toBe(4);
+    await waitFor(() => got.length === 4 && recovered.length === 1, 10_000, 'alice to recover');
+    expect(recovered).toEqual([true]);
+    expect(got.map((g) => [g.n, g.offset])).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+      [4, 4],
+    ]);
+    expect(new Set(got.map((g) => g.epoch)).size).toBe(1);
+    const { publications } = await bob.subscribe('chat:kept').history({ limit: 10 });
+    expect(publications.map((p) => p.data)).toEqual([1, 2, 3, 4]);
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+  });
+
+  it('broker.sqlite.file from the environment, the file or --set; refuses it with redis.url (exit 2)', () => {
+    const file = configFile(baseConfig);
+    const db = join(tempDir(), 'x.db');
+    const fromEnv = runCli(['check', '-c', file], { SWITCHBOARD_BROKER_SQLITE_FILE: db });
+    expect(fromEnv.code).toBe(0);
+    expect(JSON.parse(fromEnv.stdout).broker.sqlite).toEqual({ file: db });
+    const dataDir = join(tempDir(), 'data');
+    const fromFlag = runCli([
+      'check',
+      '-c',
+      file,
+      '--data-dir',
+      dataDir,
+      '--set',
+      'broker.sqlite.synchronous=normal',
+    ]);
+    expect(JSON.parse(fromFlag.stdout).broker.sqlite).toEqual({
+      file: join(dataDir, 'switchboard.db'),
+      synchronous: 'normal',
+    });
+    // check reads the configuration and touches nothing.
+    expect(existsSync(dataDir)).toBe(false);
+    expect(
+      runCli(['check', '-c', file, '--set', 'broker.sqlite.synchronous=off']).stderr,
+    ).toContain('broker.sqlite.synchronous: expected one of full, normal, got "off"');
+
+    const refusal =
+      'broker.sqlite.file: set either redis.url (nodes sharing one Redis) or broker.sqlite.file (--data-dir; one durable node), not both';
+    const both = runCli(['serve', '-c', file, '--data-dir', dataDir], {
+      REDIS_URL: 'redis://127.0.0.1:6379',
+    });
+    expect([both.code, both.stdout]).toEqual([2, '']);
+    expect(both.stderr).toContain(refusal);
+    expect(existsSync(dataDir)).toBe(false);
+    const inFile = runCli([
+      'serve',
+      '-c',
+      configFile({
+        ...baseConfig,
+        redis: { url: 'redis://127.0.0.1:6379' },
+        broker: { sqlite: { file: db } },
+      }),
+    ]);
+    expect([inFile.code, inFile.stderr.includes(refusal)]).toEqual([2, true]);
+  });
+
+  it('without better-sqlite3 installed: says which package to install, exit 2', () => {
+    // The driver is made unresolvable, as in an installation without it.
+    const hide = join(tempDir(), 'hide-better-sqlite3.cjs');
+    writeFileSync(
+      hide,
+      `const Module = require('node:module');
+const resolve = Module._resolveFilename;
+Module._resolveFilename = function (request, ...rest) {
+  if (request === 'better-sqlite3') {
+    const error = new Error("Cannot find module 'better-sqlite3'");
+    error.code = 'MODULE_NOT_FOUND';
+    throw error;
+  }
+  return resolve.call(this, request, ...rest);
+};
+`,
+    );
+    const result = spawnSync(
+      process.execPath,
+      ['--require', hide, CLI, 'serve', '-c', configFile(baseConfig), '--data-dir', tempDir()],
+      { env: process.env, encoding: 'utf8', timeout: 15_000 },
+    );
+    expect(result.status).toBe(2);
+    expect(result.stderr.trim()).toBe(
+      'switchboard: could not start: the SQLite broker (broker.sqlite.file, --data-dir) needs the better-sqlite3 package, which is not installed: npm install better-sqlite3',
+    );
+  });
+
+  it('a second server on the same data directory fails to start, naming the file (exit 1)', async () => {
+    const dataDir = tempDir();
+    await startCli(baseConfig, { args: ['--data-dir', dataDir] });
+    const second = runCli(['serve', '-c', configFile(baseConfig), '--data-dir', dataDir]);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain(
+      `switchboard: could not start: sqliteBroker: ${join(dataDir, 'switchboard.db')} is in use by another process`,
+    );
   });
 });
 

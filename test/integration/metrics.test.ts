@@ -48,4 +48,16 @@ describe('metrics', () => {
     );
     expect((await scrape(port)).get('switchboard_connections{state="open"}')).toBe(1);
   });
+
+  it('move to a port of their own with metrics.port; the gateway port no longer serves them', async () => {
+    const { server, port, url } = await startServer({ metrics: { port: 0 } });
+    const address = await server.listen();
+    expect(address.metrics).toMatchObject({ host: '127.0.0.1', port: expect.any(Number) });
+    expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(404);
+    await connected(url, 'alice');
+    const m = await scrape(address.metrics!.port);
+    expect(m.get('switchboard_connections{state="open"}')).toBe(1);
+    const other = await fetch(`${address.metrics!.url}/elsewhere`);
+    expect(other.status).toBe(404);
+  });
 });
