@@ -1,12 +1,17 @@
-// The demo `npm start` runs: a chat with a streaming agent on the in-memory broker.
-// Issue #6 replaces the page with the React app; the gateway wiring stays this small.
+// The demo `npm start` runs: a chat with a streaming agent (the React page in demo/web). Rooms,
+// history and agent replies live in an SQLite file (.data/demo.db), so a restart keeps them;
+// with REDIS_URL they live in Redis; DEMO_BROKER=memory keeps them in memory, lost on restart.
+// Environment: PORT (default 3000; 0 picks a free one), HOST (default 127.0.0.1), JWT_SECRET,
+// DEMO_BROKER (sqlite, memory or redis; default redis with REDIS_URL, else sqlite),
+// DEMO_DATA_DIR (where demo.db goes; default .data), REDIS_URL and REDIS_PREFIX,
+// INSPECTOR_CREDENTIAL (enables the panel's actions), DEMO_DIST.
 import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { extname } from 'node:path';
+import { extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
 import { attachInspector } from 'switchboard/inspector';
-import { redisBroker } from 'switchboard/redis';
 import { createServer, SwitchboardError } from 'switchboard/server';
 
 const port = Number(process.env.PORT ?? 3000);
@@ -14,13 +19,59 @@ const host = process.env.HOST ?? '127.0.0.1';
 const secret = process.env.JWT_SECRET ?? randomBytes(32).toString('hex');
 const key = new TextEncoder().encode(secret);
 
-// With REDIS_URL, several demo processes (on several ports) share rooms, history and presence.
-const broker = process.env.REDIS_URL
-  ? redisBroker({
+/** Says what went wrong in one line, and how to get going, then exits 1. */
+function fail(message) {
+  console.error(`Switchboard demo: ${message}`);
+  process.exit(1);
+}
+
+const kind = process.env.DEMO_BROKER || (process.env.REDIS_URL ? 'redis' : 'sqlite');
+if (!['sqlite', 'memory', 'redis'].includes(kind))
+  fail(`DEMO_BROKER=${kind}? Use sqlite (the default), memory or redis (with REDIS_URL).`);
+if (kind === 'redis' && !process.env.REDIS_URL)
+  fail('DEMO_BROKER=redis needs REDIS_URL, e.g. REDIS_URL=redis://127.0.0.1:6379 npm start');
+
+// The SQLite file: in the repository's .data/ (git-ignored) unless DEMO_DATA_DIR says elsewhere.
+const dataDir = process.env.DEMO_DATA_DIR
+  ? resolve(process.env.DEMO_DATA_DIR)
+  : fileURLToPath(new URL('../.data/', import.meta.url));
+const dataFile = join(dataDir, 'demo.db');
+/** The path as typed from here: `.data/demo.db` for `npm start` in the repository. */
+const shown = (() => {
+  const path = relative(process.cwd(), dataFile);
+  return path && !path.startsWith('..') && !isAbsolute(path) ? path : dataFile;
+})();
+
+/** The broker the environment asks for; undefined: the server's in-memory default. */
+async function openBroker() {
+  if (kind === 'memory') return undefined;
+  if (kind === 'redis') {
+    // Several demo processes (on several ports) share rooms, history and presence.
+    const { redisBroker } = await import('switchboard/redis');
+    return redisBroker({
       url: process.env.REDIS_URL,
       prefix: process.env.REDIS_PREFIX ?? 'switchboard-demo:',
-    })
-  : undefined;
+    });
+  }
+  let sqlite;
+  try {
+    sqlite = await import('switchboard/sqlite');
+  } catch (error) {
+    fail(`${error.message}, or run without a history file: DEMO_BROKER=memory npm start`);
+  }
+  try {
+    mkdirSync(dataDir, { recursive: true });
+    return sqlite.sqliteBroker({ file: dataFile });
+  } catch (error) {
+    if (/in use by another process/.test(error.message))
+      fail(
+        `${shown} is in use by another demo process. Stop it, or give this one its own: DEMO_DATA_DIR=.data-2 PORT=${port + 1} npm start`,
+      );
+    fail(error.message);
+  }
+}
+
+const broker = await openBroker();
 
 const server = createServer({
   port,
@@ -36,14 +87,18 @@ const server = createServer({
     },
     'agent:*': {
       clientPublish: false,
-      history: { size: 2000, ttlMs: 10 * 60 * 1000 },
+      // As long as the room's: a reload shows the replies beside the messages they answer.
+      history: { size: 2000, ttlMs: 60 * 60 * 1000 },
       streams: { timeoutMs: 30_000 },
     },
   },
 });
 
-// The page is built by Vite (`npm start` runs the build first) into demo/dist.
-const dist = fileURLToPath(new URL('./dist/', import.meta.url));
+// The page is built by Vite (`npm start` runs the build first) into demo/dist; DEMO_DIST serves
+// another build (the tests build theirs into a temporary folder and leave demo/dist alone).
+const dist = process.env.DEMO_DIST
+  ? `${resolve(process.env.DEMO_DIST)}${sep}`
+  : fileURLToPath(new URL('./dist/', import.meta.url));
 const types = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript',
@@ -78,6 +133,11 @@ server.route(async (req, res) => {
     res
       .writeHead(200, { 'content-type': 'application/json' })
       .end(JSON.stringify({ token, user: name }));
+  } else if (url.pathname === '/favicon.ico' && req.method === 'GET') {
+    // The pages link a data: icon; this answers whoever asks the conventional path anyway.
+    res
+      .writeHead(200, { 'content-type': 'image/svg+xml', 'cache-control': 'max-age=86400' })
+      .end(ICON);
   } else {
     const found = req.method === 'GET' ? await asset(url.pathname) : undefined;
     if (!found) return false;
@@ -85,6 +145,9 @@ server.route(async (req, res) => {
   }
   return true;
 });
+
+const ICON =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="7" fill="#1d2330"/><path d="M8 11h16M8 16h10M8 21h13" stroke="#7fa2ff" stroke-width="3" stroke-linecap="round"/></svg>';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -94,7 +157,13 @@ server.rpc('agent.ask', async ({ room, prompt }, { identity }) => {
     throw new SwitchboardError('VALIDATION_FAILED', 'room and prompt are required');
   }
   const channel = `agent:${room}`;
-  const stream = await server.stream(channel, { event: 'reply', data: { for: identity.userId } });
+  // Where the reply belongs in the room: after the room's newest message when it opens. Two
+  // channels count their offsets apart, so the page places replies by this (see Room in main.tsx).
+  const { offset, epoch } = await server.history(`room:${room}`, { limit: 1 });
+  const stream = await server.stream(channel, {
+    event: 'reply',
+    data: { for: identity.userId, after: { offset, epoch } },
+  });
   const id = stream.id;
   void (async () => {
     await server.publish(channel, 'status', { id, state: 'thinking' }, { ephemeral: true });
@@ -124,10 +193,28 @@ const inspector = attachInspector(server, {
   actions: process.env.INSPECTOR_CREDENTIAL !== undefined,
 });
 
-const address = await server.listen();
+let address;
+try {
+  address = await server.listen();
+} catch (error) {
+  if (error?.code !== 'EADDRINUSE' && error?.code !== 'EACCES') throw error;
+  const why = error.code === 'EADDRINUSE' ? 'is already in use' : 'is not allowed';
+  console.error(
+    `Switchboard demo: port ${port} on ${host} ${why}. Stop what holds it, or pick another port: PORT=${port + 1} npm start`,
+  );
+  await broker?.close();
+  process.exit(1);
+}
 console.log(`Switchboard demo: http://${host}:${address.port}/  (WebSocket ${address.url})`);
 if (inspector.enabled)
   console.log(`Inspector:        http://${host}:${address.port}${inspector.path}`);
+console.log(
+  {
+    sqlite: `History:          ${shown} (kept across restarts; DEMO_BROKER=memory keeps nothing)`,
+    memory: 'History:          in memory, lost on restart (unset DEMO_BROKER to keep it in a file)',
+    redis: `History:          in Redis (REDIS_URL), prefix ${process.env.REDIS_PREFIX ?? 'switchboard-demo:'}`,
+  }[kind],
+);
 
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, async () => {

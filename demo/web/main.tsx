@@ -1,6 +1,8 @@
-import { StrictMode, useEffect, useRef, useState } from 'react';
+import { StrictMode, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import {
+  type ChannelMessage,
+  type StreamState,
   SwitchboardProvider,
   useChannel,
   useConnectionState,
@@ -54,40 +56,92 @@ function StatusBadge() {
   );
 }
 
-function Agent() {
-  const streams = useStreams(`agent:${room}`, 'reply');
-  const [status, setStatus] = useState<Record<string, AgentStatus>>({});
-  useEvent<{ status: AgentStatus }>(`agent:${room}`, 'status', (s) =>
-    setStatus((all) => ({ ...all, [s.id]: s })),
-  );
+/** The agent's reply opens after the room's newest message then (the server says which). */
+interface ReplyOpening {
+  for?: string;
+  after?: { offset: number; epoch: string };
+}
+
+/** One line of the room's log: a person's message or an agent reply, in publication order. */
+type Line =
+  | { kind: 'message'; key: string; message: ChannelMessage<RoomEvents> }
+  | { kind: 'reply'; key: string; reply: StreamState };
+
+/**
+ * The room's messages and the agent's replies as one log. The two channels count offsets apart,
+ * so a reply sits after the room message its opening names (`after`), before anything later.
+ */
+function interleave(
+  messages: readonly ChannelMessage<RoomEvents>[],
+  replies: readonly StreamState[],
+): Line[] {
+  const placed = [
+    ...messages.map((message) => ({
+      at: message.meta.offset ?? Number.POSITIVE_INFINITY,
+      rank: 0,
+      line: {
+        kind: 'message',
+        key: `m:${message.meta.epoch}:${message.meta.offset}`,
+        message,
+      } as Line,
+    })),
+    ...replies.map((reply, index) => ({
+      at: (reply.data as ReplyOpening | undefined)?.after?.offset ?? Number.POSITIVE_INFINITY,
+      rank: 1 + index, // replies come in their own channel's order
+      line: { kind: 'reply', key: `r:${reply.id}`, reply } as Line,
+    })),
+  ];
+  return placed.sort((a, b) => a.at - b.at || a.rank - b.rank).map((p) => p.line);
+}
+
+function AgentLine({ reply, status }: { reply: StreamState; status: AgentStatus | undefined }) {
+  // Progress only until the answer starts: once tokens stream, the text says it all.
+  const label =
+    reply.status === 'open' && !reply.text && status && status.state !== 'done'
+      ? `[${status.state}${status.progress ? ` ${status.progress}%` : ''}]`
+      : '';
   return (
-    <>
-      {streams.map((stream) => {
-        const s = status[stream.id];
-        const label =
-          stream.status === 'open' && s && s.state !== 'done'
-            ? `[${s.state}${s.progress ? ` ${s.progress}%` : ''}]`
-            : '';
-        return (
-          <div className="line agent" key={stream.id} data-stream={stream.status}>
-            <b>agent</b> <span className="status">{label}</span>{' '}
-            <span className="text">{stream.text}</span>
-          </div>
-        );
-      })}
-    </>
+    <div className="line agent" data-stream={reply.status}>
+      <b>agent</b> {label && <span className="status">{label}</span>}{' '}
+      <span className="text">
+        {reply.text}
+        {reply.status === 'error' ? ' (the agent failed)' : ''}
+      </span>
+    </div>
   );
 }
 
 function Room() {
-  const { messages, publish } = useChannel<RoomEvents>(`room:${room}`, { history: 50 });
+  const { messages, publish, subscription } = useChannel<RoomEvents>(`room:${room}`, {
+    history: 100,
+  });
+  const replies = useStreams(`agent:${room}`, 'reply');
+  const [status, setStatus] = useState<Record<string, AgentStatus>>({});
+  useEvent<{ status: AgentStatus }>(`agent:${room}`, 'status', (s) =>
+    setStatus((all) => ({ ...all, [s.id]: s })),
+  );
   const members = usePresence(`room:${room}`);
   const { typing, notify } = useTyping(`room:${room}`);
   const request = useRequest();
   const [text, setText] = useState('');
+  // After a gap the server could not replay what was missed (a restarted in-memory broker has
+  // nothing left; the default SQLite file keeps it all): say so, rather than let the log
+  // silently start over.
+  const [gap, setGap] = useState(false);
+  useEffect(() => subscription?.on('gap', () => setGap(true)), [subscription]);
+  const lines = useMemo(
+    () =>
+      interleave(
+        messages.filter((m) => m.event === 'message'),
+        replies,
+      ),
+    [messages, replies],
+  );
+  // Follow the log while it is scrolled to the bottom; leave it alone while someone reads back.
   const log = useRef<HTMLDivElement>(null);
-  useEffect(() => {
-    log.current?.scrollTo(0, log.current.scrollHeight);
+  const follow = useRef(true);
+  useLayoutEffect(() => {
+    if (follow.current) log.current?.scrollTo(0, log.current.scrollHeight);
   });
   const names = [
     ...new Set(members.map((m) => (m.info as { name?: string } | undefined)?.name ?? m.user)),
@@ -97,21 +151,42 @@ function Room() {
     const value = text.trim();
     if (!value) return;
     setText('');
+    follow.current = true;
     await publish('message', { text: value });
     if (value.startsWith('@agent')) await request('agent.ask', { room, prompt: value });
   };
   return (
     <>
       <main>
-        <div className="log" ref={log}>
-          {messages
-            .filter((m) => m.event === 'message')
-            .map((m) => (
-              <div className="line message" key={`${m.meta.epoch}:${m.meta.offset}`}>
-                <b>{m.meta.user}</b> {(m.data as { text: string }).text}
+        <div
+          className="log"
+          ref={log}
+          onScroll={(e) => {
+            const el = e.currentTarget;
+            follow.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+          }}
+        >
+          {gap && (
+            <div className="line notice">
+              Reconnected, but the server could not replay what this page missed (on the in-memory
+              broker, DEMO_BROKER=memory, a restart starts every room over): showing what it still
+              keeps.
+            </div>
+          )}
+          {lines.length === 0 && !gap && (
+            <div className="line empty">
+              No messages yet. Say hello, or ask the agent: <code>@agent what is an offset?</code>
+            </div>
+          )}
+          {lines.map((line) =>
+            line.kind === 'message' ? (
+              <div className="line message" key={line.key}>
+                <b>{line.message.meta.user}</b> {(line.message.data as { text: string }).text}
               </div>
-            ))}
-          <Agent />
+            ) : (
+              <AgentLine key={line.key} reply={line.reply} status={status[line.reply.id]} />
+            ),
+          )}
         </div>
         <aside>
           <h2>Here now</h2>
@@ -122,17 +197,18 @@ function Room() {
           </ul>
         </aside>
       </main>
-      <div className="typing">
+      <div className="typing" aria-live="polite">
         {typing.length ? `${typing.join(', ')} ${typing.length > 1 ? 'are' : 'is'} typing…` : ''}
       </div>
-      <form onSubmit={send}>
+      <form className="composer" onSubmit={send}>
         <input
           value={text}
           onChange={(e) => {
             setText(e.target.value);
             notify();
           }}
-          placeholder="Say something, or start with @agent to ask the agent"
+          placeholder="Say something, or ask @agent …"
+          aria-label="Message"
           autoComplete="off"
         />
         <button type="submit">Send</button>
@@ -146,12 +222,12 @@ function App() {
     <>
       <header>
         <h1>Switchboard demo</h1>
-        <span>
-          room <b>{room}</b> as <b className="me">{name}</b>
+        <span className="who">
+          room <b>{room}</b> as <b className="me">{name}</b> ·{' '}
+          <a href="/inspector" target="_blank" rel="noreferrer">
+            inspector
+          </a>
         </span>
-        <a href="/inspector" target="_blank" rel="noreferrer">
-          inspector
-        </a>
         <StatusBadge />
       </header>
       <Room />
@@ -175,7 +251,13 @@ function Login({ onLogin }: { onLogin: (name: string) => void }) {
         Pick a name to join room “{room}”. Open another window with another name to chat with
         yourself.
       </p>
-      <input value={value} onChange={(e) => setValue(e.target.value)} placeholder="your name" />
+      <input
+        value={value}
+        onChange={(e) => setValue(e.target.value)}
+        placeholder="your name"
+        aria-label="Your name"
+        maxLength={32}
+      />
       <button type="submit">Join</button>
     </form>
   );

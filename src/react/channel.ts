@@ -1,6 +1,6 @@
 /**
- * A channel's messages as a list (the newest `limit`, in order), filled from history when asked
- * and refilled after a gap, plus `publish`.
+ * A channel's messages as a list (the newest `limit`, ordered by offset), filled from history
+ * when asked and refilled after a gap, plus `publish`.
  */
 import { useCallback, useEffect, useMemo } from 'react';
 import type { MessageMeta, PublishCallOptions, PublishReply } from '../client/index.js';
@@ -8,7 +8,7 @@ import { createStore } from '../shared/store.js';
 import { EMPTY, useStore } from './external-store.js';
 import { useClient } from './provider.js';
 import { noop } from './runtime.js';
-import { type EventMap, useSubscription } from './subscription.js';
+import { type EventMap, metaOf, useSubscription } from './subscription.js';
 
 export interface ChannelMessage<Events extends EventMap = EventMap> {
   event: keyof Events & string;
@@ -42,9 +42,30 @@ export function listStore<T>(limit: number) {
   };
 }
 
+/** A key and a position for a channel message: its offset, unique within its epoch. */
+const keyOf = (m: { meta: MessageMeta }) => `${m.meta.epoch}:${m.meta.offset}`;
+const orderOf = (m: { meta: MessageMeta }) => m.meta.offset ?? Number.POSITIVE_INFINITY;
+
+/** The messages list of useChannel: also merges a history page in, ordered by offset. */
+export function messageStore<Events extends EventMap>(limit: number) {
+  const list = listStore<ChannelMessage<Events>>(limit);
+  return {
+    ...list,
+    /** Adds what it does not hold yet, everything ordered by offset (the newest `limit` kept). */
+    merge(items: readonly ChannelMessage<Events>[]) {
+      const current = list.getSnapshot();
+      const seen = new Set(current.map(keyOf));
+      const added = items.filter((m) => !seen.has(keyOf(m)));
+      if (added.length === 0) return;
+      list.replace([...current, ...added].sort((a, b) => orderOf(a) - orderOf(b)));
+    },
+  };
+}
+
 /**
- * Every message of a channel, in order, as a list (the newest `limit`), plus `publish`. Filled
- * from history on first subscribe when asked; after a gap, refilled from history.
+ * Every message of a channel, in publication order (by offset), as a list (the newest `limit`),
+ * plus `publish`. Filled from history on first subscribe when asked; after a gap, refilled from
+ * history.
  */
 export function useChannel<Events extends EventMap = EventMap>(
   channel: string,
@@ -53,27 +74,21 @@ export function useChannel<Events extends EventMap = EventMap>(
   const limit = options.limit ?? 200;
   const historySize = options.history ?? 0;
   const sub = useSubscription(channel);
-  const store = useMemo(() => listStore<ChannelMessage<Events>>(limit), [limit]);
+  const store = useMemo(() => messageStore<Events>(limit), [limit]);
   useEffect(() => {
     if (!sub) return;
     const fill = async () => {
       if (historySize <= 0) return;
       const { publications } = await sub.history({ limit: historySize });
-      const seen = new Set(store.getSnapshot().map((m) => `${m.meta.epoch}:${m.meta.offset}`));
-      const earlier = publications
-        .filter((p) => p.event[0] !== '$' && !seen.has(`${p.epoch}:${p.offset}`))
-        .map((p) => ({
-          event: p.event as keyof Events & string,
-          data: p.data as Events[keyof Events],
-          meta: {
-            channel,
-            event: p.event,
-            offset: p.offset ?? 0,
-            epoch: p.epoch ?? '',
-            ...(p.user !== undefined && { user: p.user }),
-          } as MessageMeta,
-        }));
-      store.replace([...earlier, ...store.getSnapshot()]);
+      store.merge(
+        publications
+          .filter((p) => p.event[0] !== '$')
+          .map((p) => ({
+            event: p.event as keyof Events & string,
+            data: p.data as Events[keyof Events],
+            meta: metaOf(channel, p),
+          })),
+      );
     };
     const offMessage = sub.on('*', (data, meta) => {
       if (meta.ephemeral) return;

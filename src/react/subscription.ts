@@ -3,7 +3,7 @@
  * handler kept in a ref: a new handler on every render never resubscribes nor misses a message.
  */
 import { useEffect, useRef, useState } from 'react';
-import type { MessageMeta, Subscription } from '../client/index.js';
+import type { MessageFrame, MessageMeta, Subscription } from '../client/index.js';
 import { acquire } from './lease.js';
 import { useClient } from './provider.js';
 import { noop, useIsomorphicLayoutEffect } from './runtime.js';
@@ -43,4 +43,14 @@ export function useEvent<
     () => sub?.on(event, (data, meta) => latest.current(data as Events[K], meta)),
     [sub, event],
   );
+}
+
+/** The meta a live handler would have been given for a publication read from history. */
+export function metaOf(channel: string, p: MessageFrame): MessageMeta {
+  const meta: MessageMeta = { channel, event: p.event };
+  if (p.offset !== undefined) meta.offset = p.offset;
+  if (p.epoch !== undefined) meta.epoch = p.epoch;
+  if (p.user !== undefined) meta.user = p.user;
+  if (p.stream !== undefined) meta.stream = p.stream;
+  return meta;
 }

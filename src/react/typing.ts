@@ -12,25 +12,36 @@ export interface UseTypingOptions {
   timeoutMs?: number;
 }
 
-/** Who else is typing, and `notify()` to say you are (throttled, ephemeral). */
+/**
+ * Who else is typing, and `notify()` to say you are (throttled, ephemeral). A user stops typing
+ * `timeoutMs` after their last notice, or as soon as a message of theirs (any kept publication)
+ * arrives on the channel.
+ */
 export function useTyping(channel: string, options: UseTypingOptions = {}) {
   const event = options.event ?? 'typing';
   const timeoutMs = options.timeoutMs ?? 3_000;
   const client = useClient();
   const [typing, setTyping] = useState<readonly string[]>(EMPTY);
   const timers = useRef(new Map<string, ReturnType<typeof setTimeout>>());
+  const stop = (user: string) => {
+    clearTimeout(timers.current.get(user));
+    timers.current.delete(user);
+    setTyping((list) => (list.includes(user) ? list.filter((u) => u !== user) : list));
+  };
   useEvent(channel, event, (_data, meta) => {
     const user = meta.user;
     if (!user || user === client?.userId) return;
     clearTimeout(timers.current.get(user));
     timers.current.set(
       user,
-      setTimeout(() => {
-        timers.current.delete(user);
-        setTyping((list) => list.filter((u) => u !== user));
-      }, timeoutMs),
+      setTimeout(() => stop(user), timeoutMs),
     );
     setTyping((list) => (list.includes(user) ? list : [...list, user]));
+  });
+  // Their message arrived: they are done typing it, whatever the timer says.
+  useEvent(channel, '*', (_data, meta) => {
+    if (meta.user && !meta.ephemeral && meta.event !== event && timers.current.has(meta.user))
+      stop(meta.user);
   });
   useEffect(() => {
     const pending = timers.current;

@@ -1,32 +1,25 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { client, REDIS_URL, redisAvailable, uniquePrefix, waitFor } from '../helpers.js';
+import { createServer } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { demoDist, startDemo, stopDemo, tempDataDir, withDemoBuild } from '../demo.js';
+import { client, onCleanup, REDIS_URL, redisAvailable, uniquePrefix, waitFor } from '../helpers.js';
 
 const hasRedis = await redisAvailable();
 
-let demo: ChildProcess | undefined;
-const others: ChildProcess[] = [];
-afterEach(() => {
-  demo?.kill('SIGTERM');
-  demo = undefined;
-  for (const child of others.splice(0)) child.kill('SIGTERM');
-});
+withDemoBuild();
+
+const login = (http: string, name: string) => async () =>
+  (
+    (await (await fetch(`${http}login?name=${name}`, { method: 'POST' })).json()) as {
+      token: string;
+    }
+  ).token;
 
 describe('the demo npm start runs', () => {
   it('serves the page, logs in, and streams an agent reply to the room', async () => {
-    demo = spawn(process.execPath, ['demo/server.js'], {
-      env: { ...process.env, PORT: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    demo.stdout!.on('data', (chunk) => (output += chunk));
-    demo.stderr!.on('data', (chunk) => (output += chunk));
-    const http = await waitFor(
-      () => output.match(/http:\/\/127\.0\.0\.1:(\d+)\//)?.[0],
-      15_000,
-      'demo to start',
-    );
+    const { url: http } = await startDemo();
 
     const page = await fetch(http);
     expect(page.status).toBe(200);
@@ -36,13 +29,7 @@ describe('the demo npm start runs', () => {
     expect(script).toBeDefined();
     expect((await fetch(`${http}${script}`)).status).toBe(200);
 
-    const login = async () =>
-      (
-        (await (await fetch(`${http}login?name=tester`, { method: 'POST' })).json()) as {
-          token: string;
-        }
-      ).token;
-    const c = client(`${http.replace('http', 'ws')}ws`, { token: login });
+    const c = client(`${http.replace('http', 'ws')}ws`, { token: login(http, 'tester') });
     await c.connect();
     const room = c.subscribe('room:lobby');
     await room.ready();
@@ -66,41 +53,115 @@ describe('the demo npm start runs', () => {
     expect((await room.history()).publications.map((p) => p.data)).toEqual([
       { text: '@agent hello' },
     ]);
+    // The reply's opening says where it belongs in the room: after the prompt.
+    const opening = (await agent.history()).publications.find((p) => p.stream?.status === 'open');
+    expect(opening?.data).toMatchObject({ for: 'tester', after: { offset: 1 } });
+  });
+
+  it('answers /favicon.ico, and its pages link an icon', async () => {
+    const { url } = await startDemo();
+    const icon = await fetch(`${url}favicon.ico`);
+    expect(icon.status).toBe(200);
+    expect(icon.headers.get('content-type')).toBe('image/svg+xml');
+    expect(await icon.text()).toContain('<svg');
+    for (const path of ['', 'inspector'])
+      expect(await (await fetch(url + path)).text()).toContain('<link rel="icon" href="data:');
+  });
+
+  it('says in one line that the port is taken, and how to pick another, then exits 1', async () => {
+    const holder = createServer().listen(0, '127.0.0.1');
+    await once(holder, 'listening');
+    onCleanup(() => holder.close());
+    const port = (holder.address() as { port: number }).port;
+    const child = spawn(process.execPath, ['demo/server.js'], {
+      env: {
+        ...process.env,
+        PORT: String(port),
+        DEMO_DIST: demoDist(),
+        DEMO_DATA_DIR: tempDataDir(),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    onCleanup(() => child.kill('SIGKILL'));
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk) => (stdout += chunk));
+    child.stderr!.on('data', (chunk) => (stderr += chunk));
+    const [code] = (await Promise.race([
+      once(child, 'exit'),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('demo did not exit')), 10_000)),
+    ])) as [number];
+    expect(code).toBe(1);
+    expect(stdout).toBe('');
+    expect(stderr.trim().split('\n')).toEqual([
+      `Switchboard demo: port ${port} on 127.0.0.1 is already in use. Stop what holds it, or pick another port: PORT=${port + 1} npm start`,
+    ]);
+  });
+});
+
+describe('the demo keeps its rooms in an SQLite file by default', () => {
+  it('a restarted demo (even after SIGKILL) serves the rooms from its file, at the same offsets', async () => {
+    const first = await startDemo();
+    expect(first.output()).toContain(`History:          ${first.dataDir}/demo.db`);
+    const ada = client(`${first.url.replace('http', 'ws')}ws`, { token: login(first.url, 'ada') });
+    await ada.connect();
+    await ada.subscribe('room:kept').ready();
+    for (const text of ['one', 'two'])
+      await ada.publish('room:kept', 'message', { text }, { timeoutMs: 5_000 });
+    ada.close();
+    const killed = once(first.child, 'exit');
+    first.child.kill('SIGKILL');
+    await killed;
+
+    const second = await startDemo({ DEMO_DATA_DIR: first.dataDir });
+    const bob = client(`${second.url.replace('http', 'ws')}ws`, {
+      token: login(second.url, 'bob'),
+    });
+    await bob.connect();
+    const room = bob.subscribe('room:kept');
+    await room.ready();
+    const kept = (await room.history()).publications;
+    expect(kept.map((p) => [p.offset, p.data])).toEqual([
+      [1, { text: 'one' }],
+      [2, { text: 'two' }],
+    ]);
+    expect((await bob.publish('room:kept', 'message', { text: 'three' })).offset).toBe(3);
+  });
+
+  it('a second demo on the same file says in one line that it is in use, then exits 1', async () => {
+    const first = await startDemo();
+    const child = spawn(process.execPath, ['demo/server.js'], {
+      env: {
+        ...process.env,
+        PORT: '0',
+        DEMO_DIST: demoDist(),
+        DEMO_BROKER: 'sqlite',
+        DEMO_DATA_DIR: first.dataDir,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    onCleanup(() => child.kill('SIGKILL'));
+    let stderr = '';
+    child.stderr!.on('data', (chunk) => (stderr += chunk));
+    const [code] = (await once(child, 'exit')) as [number];
+    expect(code).toBe(1);
+    expect(stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(
+        /^Switchboard demo: .*demo\.db is in use by another demo process\. Stop it, or give this one its own: DEMO_DATA_DIR=/,
+      ),
+    ]);
   });
 });
 
 describe.skipIf(!hasRedis)('the demo with REDIS_URL', () => {
   it('two demo processes on two ports share a room', async () => {
     const env = {
-      ...process.env,
-      PORT: '0',
       REDIS_URL,
       REDIS_PREFIX: uniquePrefix(),
       JWT_SECRET: 'shared-demo-secret',
     };
     const urls: string[] = [];
-    for (let i = 0; i < 2; i++) {
-      const child = spawn(process.execPath, ['demo/server.js'], {
-        env,
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
-      others.push(child);
-      let output = '';
-      child.stdout!.on('data', (chunk) => (output += chunk));
-      urls.push(
-        await waitFor(
-          () => output.match(/http:\/\/127\.0\.0\.1:(\d+)\//)?.[0],
-          15_000,
-          'demo to start',
-        ),
-      );
-    }
-    const login = (http: string, name: string) => async () =>
-      (
-        (await (await fetch(`${http}login?name=${name}`, { method: 'POST' })).json()) as {
-          token: string;
-        }
-      ).token;
+    for (let i = 0; i < 2; i++) urls.push((await startDemo(env)).url);
     const ada = client(`${urls[0]!.replace('http', 'ws')}ws`, { token: login(urls[0]!, 'ada') });
     const bob = client(`${urls[1]!.replace('http', 'ws')}ws`, { token: login(urls[1]!, 'bob') });
     await Promise.all([ada.connect(), bob.connect()]);
@@ -113,6 +174,28 @@ describe.skipIf(!hasRedis)('the demo with REDIS_URL', () => {
     await waitFor(() => got.length === 1);
     expect(got).toEqual(['across processes']);
     expect((await room.presence()).map((m) => m.user).sort()).toEqual(['ada', 'bob']);
+  });
+
+  it('a restarted demo process keeps the rooms: history lives in Redis', async () => {
+    const env = { REDIS_URL, REDIS_PREFIX: uniquePrefix() };
+    const first = await startDemo(env);
+    const ada = client(`${first.url.replace('http', 'ws')}ws`, { token: login(first.url, 'ada') });
+    await ada.connect();
+    await ada.subscribe('room:kept').ready();
+    await ada.publish('room:kept', 'message', { text: 'before the restart' });
+    ada.close();
+    await stopDemo(first.child);
+
+    const second = await startDemo({ ...env, PORT: String(first.port) });
+    const bob = client(`${second.url.replace('http', 'ws')}ws`, {
+      token: login(second.url, 'bob'),
+    });
+    await bob.connect();
+    const room = bob.subscribe('room:kept');
+    await room.ready();
+    expect((await room.history()).publications.map((p) => p.data)).toEqual([
+      { text: 'before the restart' },
+    ]);
   });
 });
 
