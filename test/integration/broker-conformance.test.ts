@@ -1,12 +1,17 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { memoryBroker } from '../../src/broker/index.js';
 import type { Broker, Publication } from '../../src/broker/types.js';
 import { redisBroker } from '../../src/redis/index.js';
+import { sqliteBroker } from '../../src/sqlite/index.js';
 import { onCleanup, REDIS_URL, redisAvailable, sleep, uniquePrefix, waitFor } from '../helpers.js';
 
 /**
  * One suite, every broker. `nodes(n)` returns n handles on one shared broker state, as n
- * gateway processes would have: the same instance for memory, n clients of one Redis prefix.
+ * gateway processes would have: the same instance for memory and SQLite (one process per file),
+ * n clients of one Redis prefix.
  */
 interface Subject {
   name: string;
@@ -19,6 +24,18 @@ const subjects: Subject[] = [
     nodes: (count) => {
       const broker = memoryBroker();
       onCleanup(() => broker.close());
+      return Array.from({ length: count }, () => broker);
+    },
+  },
+  {
+    name: 'sqliteBroker',
+    nodes: (count) => {
+      const dir = mkdtempSync(join(tmpdir(), 'sb-sqlite-'));
+      const broker = sqliteBroker({ file: join(dir, 'switchboard.db') });
+      onCleanup(async () => {
+        await broker.close();
+        rmSync(dir, { recursive: true, force: true });
+      });
       return Array.from({ length: count }, () => broker);
     },
   },

@@ -1,0 +1,1 @@
+export { type SqliteBrokerOptions, sqliteBroker } from './broker.js';
