@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { act } from './actions.js';
+import { act, freshKeys } from './actions.js';
 import type { Target } from './capture.js';
 import { InspectorStore } from './store.js';
 
@@ -76,5 +76,76 @@ describe('act', () => {
     expect(await act(store, plain, true, { action: 'publish', channel: 'c' })).toMatchObject({
       ok: false,
     });
+  });
+});
+
+describe('replaying a publish', () => {
+  const publish =
+    '{"type":"publish","id":4,"channel":"chat:a","event":"m","data":{"n":1},"key":"s1.4"}';
+
+  function withPublish() {
+    const store = new InspectorStore();
+    store.openConnection({
+      id: 'c',
+      status: 'open',
+      path: '/',
+      query: {},
+      headers: {},
+      connectedAt: 0,
+    });
+    store.addFrame(
+      'c',
+      { direction: 'in', time: 0, size: publish.length, type: 'publish' },
+      publish,
+    );
+    const target = {
+      replay: vi.fn((_id: string, _data: string | Uint8Array) => true),
+      replayNew: vi.fn(async (_id: string, _data: string | Uint8Array) => 'new1'),
+      send: vi.fn(() => true),
+      close: vi.fn(() => true),
+    } satisfies Target;
+    return { store, target, seq: store.frames()[0]!.seq };
+  }
+
+  it('gets a fresh idempotency key, so the server does not drop it as a duplicate', async () => {
+    const { store, target, seq } = withPublish();
+    await act(store, target, true, { action: 'replay', seq });
+    const sent = JSON.parse(target.replay.mock.calls[0]![1] as string);
+    expect(sent).toMatchObject({ type: 'publish', id: 4, channel: 'chat:a', data: { n: 1 } });
+    expect(sent.key).toMatch(/^replay-[0-9a-f-]{36}$/);
+  });
+
+  it('repeats the original key when asked to', async () => {
+    const { store, target, seq } = withPublish();
+    await act(store, target, true, { action: 'replay', seq, repeatKey: true });
+    expect(target.replay).toHaveBeenCalledWith('c', publish);
+  });
+
+  it('replays on a new connection through the target, answering with its id', async () => {
+    const { store, target, seq } = withPublish();
+    expect(await act(store, target, true, { action: 'replay', seq, where: 'new' })).toEqual({
+      type: 'result',
+      ok: true,
+      action: 'replay',
+      connection: 'new1',
+    });
+    const { replayNew: _, ...gateway } = target;
+    expect(await act(store, gateway, true, { action: 'replay', seq, where: 'new' })).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/proxy/),
+    });
+  });
+
+  it('freshens every publish of a batch and leaves other text alone', () => {
+    const batch = freshKeys(`[${publish},{"type":"ping","id":5}]`);
+    const [first, second] = JSON.parse(batch);
+    expect(first.key).not.toBe('s1.4');
+    expect(second).toEqual({ type: 'ping', id: 5 });
+    for (const other of [
+      '{"type":"publish","id":1,"channel":"c","event":"e"}',
+      'key publish',
+      '{"type":"other","key":"k"}',
+    ])
+      expect(freshKeys(other)).toBe(other);
   });
 });

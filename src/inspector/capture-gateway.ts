@@ -2,23 +2,13 @@
  * Capture on a Switchboard gateway: a Tap that records the connections the store tracks and their
  * frames as text, decodes nothing twice, and costs nothing for connections it does not track.
  */
+import { isUtf8 } from 'node:buffer';
 import type { ServerFrame } from '../protocol/frames.js';
 import type { Server, ServerConnection, Tap } from '../server/types.js';
 import { openRecord, type Target } from './capture.js';
+import { describe } from './decode.js';
 import type { InspectorStore } from './store.js';
-
-function describe(value: unknown): { type: string; channel?: string; event?: string; id?: number } {
-  if (typeof value !== 'object' || value === null) return { type: 'invalid' };
-  const frame = value as Record<string, unknown>;
-  const out: { type: string; channel?: string; event?: string; id?: number } = {
-    type: typeof frame['type'] === 'string' ? (frame['type'] as string).slice(0, 32) : 'invalid',
-  };
-  if (typeof frame['channel'] === 'string') out.channel = frame['channel'];
-  if (typeof frame['event'] === 'string') out.event = frame['event'];
-  else if (typeof frame['method'] === 'string') out.event = frame['method'];
-  if (Number.isSafeInteger(frame['id'])) out.id = frame['id'] as number;
-  return out;
-}
+import type { TrackingPolicy } from './tracking.js';
 
 /**
  * A frame of a batch, as text for display. The tap runs before the gateway validates anything,
@@ -33,9 +23,15 @@ function reencode(frame: unknown): string {
   }
 }
 
+const isCredentialFrame = (frame: unknown) => {
+  const type = (frame as { type?: unknown } | null)?.type;
+  return type === 'connect' || type === 'refresh';
+};
+
 export function gatewayCapture(
   store: InspectorStore,
   server: Server,
+  policy?: TrackingPolicy,
 ): { tap: Tap; target: Target } {
   const channelsOf = (connection: ServerConnection) => [...connection.subscriptions];
   /*
@@ -47,17 +43,30 @@ export function gatewayCapture(
    * decoded once, not once per tracked subscriber.
    */
   let lastRaw: Uint8Array | undefined;
-  let lastText = '';
-  const textOf = (raw: Uint8Array): string => {
+  let lastText: string | undefined;
+  /**
+   * The frame's text, or undefined for a binary one (a binary codec's, or bytes that are not
+   * UTF-8): those are kept as bytes for the hex preview (off unless `showBinaryPreview`), since
+   * as text they would show as garbage.
+   */
+  const textOf = (raw: Uint8Array): string | undefined => {
     if (raw !== lastRaw) {
       lastRaw = raw;
-      lastText = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString();
+      const bytes = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+      // JSON (the default codec's every frame) is text: only other bytes are checked.
+      const json = bytes[0] === 0x7b || bytes[0] === 0x5b;
+      lastText = json || isUtf8(bytes) ? bytes.toString() : undefined;
     }
     return lastText;
   };
+  /** A binary frame's bytes as kept: a copy of its preview, never the gateway's Buffer. */
+  const previewOf = (raw: Uint8Array): Uint8Array | undefined =>
+    store.limits.hexPreviewBytes > 0
+      ? Uint8Array.prototype.slice.call(raw, 0, store.limits.hexPreviewBytes + 1)
+      : undefined;
   const tap: Tap = {
     open(connection, request) {
-      openRecord(store, connection.id, request, 'connecting');
+      openRecord(store, connection.id, request, 'connecting', policy);
     },
     // Only tracked connections: beyond the store's bound the others pay nothing per frame.
     watches: (connection) => store.has(connection.id),
@@ -78,7 +87,23 @@ export function gatewayCapture(
     },
     inbound(connection, raw, frames) {
       if (!store.has(connection.id)) return;
+      const text = textOf(raw);
       if (!frames) {
+        if (text === undefined) {
+          store.record(
+            connection.id,
+            'in',
+            raw.length,
+            'undecodable',
+            undefined,
+            undefined,
+            undefined,
+            previewOf(raw),
+            true,
+            false,
+          );
+          return;
+        }
         store.record(
           connection.id,
           'in',
@@ -94,10 +119,28 @@ export function gatewayCapture(
         );
         return;
       }
+      if (text === undefined) {
+        // A binary codec's message: shown as binary, described by its (first) decoded frame.
+        const { type, channel, event, id } = describe(frames[0]);
+        store.record(
+          connection.id,
+          'in',
+          raw.length,
+          frames.length === 1 ? type : 'batch',
+          channel,
+          event,
+          id,
+          // A connect or refresh frame carries a token, which bytes cannot be redacted of.
+          frames.some((f) => isCredentialFrame(f)) ? undefined : previewOf(raw),
+          true,
+          false,
+        );
+        return;
+      }
       for (const frame of frames) {
         const { type, channel, event, id } = describe(frame);
         // One frame per message is the rule: keep the received text. A batch is split for display.
-        const content = frames.length === 1 ? textOf(raw) : reencode(frame);
+        const content = frames.length === 1 ? text : reencode(frame);
         const size = frames.length === 1 ? raw.length : Buffer.byteLength(content);
         store.record(connection.id, 'in', size, type, channel, event, id, content, false, true);
       }
@@ -105,6 +148,7 @@ export function gatewayCapture(
     outbound(connection, raw, frame: ServerFrame) {
       if (!store.has(connection.id)) return;
       const fields = frame as { channel?: string; event?: string; id?: number };
+      const text = textOf(raw);
       store.record(
         connection.id,
         'out',
@@ -113,7 +157,8 @@ export function gatewayCapture(
         fields.channel,
         fields.event,
         fields.id,
-        textOf(raw),
+        text ?? previewOf(raw),
+        text === undefined,
       );
       if (frame.type === 'reply') {
         store.updateConnection(connection.id, { channels: channelsOf(connection) });
@@ -124,10 +169,10 @@ export function gatewayCapture(
   };
   const find = (id: string) => server.connections.get(id);
   const target: Target = {
-    replay: (id, text) => {
+    replay: (id, data) => {
       const connection = find(id);
       if (!connection) return false;
-      connection.inject(text);
+      connection.inject(data);
       return true;
     },
     send: (id, text) => {

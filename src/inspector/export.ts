@@ -13,8 +13,9 @@ export function exportJsonl(store: InspectorStore, now = new Date()): string {
       stats: store.stats(),
     }),
     ...store.connections().map((c) => JSON.stringify({ kind: 'connection', ...c })),
+    // Control frames too (ping, pong, close: flagged `control`), so an import shows them all.
     ...store
-      .frames({}, Number.POSITIVE_INFINITY)
+      .frames({ control: true }, Number.POSITIVE_INFINITY)
       .map((f) => JSON.stringify({ kind: 'frame', ...f })),
   ];
   return `${lines.join('\n')}\n`;

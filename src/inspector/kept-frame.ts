@@ -2,6 +2,7 @@
  * How one captured frame is kept: a reusable slot, its content cut to the per-frame bound at
  * capture, and what it costs against the total byte budget.
  */
+import { redactCut } from './redact.js';
 import type { Direction } from './types.js';
 
 /**
@@ -24,8 +25,12 @@ export interface KeptFrame {
   /** Cut to maxFrameBytes (hexPreviewBytes for binary) at capture: a huge message is never kept whole. */
   content: string | Uint8Array | undefined;
   cut: boolean;
-  /** Inbound text may hold credentials: redacted when read. */
+  /** Inbound text may hold credentials: redacted when read (and before any cut, see fillFrame). */
   sensitive: boolean;
+  /** A WebSocket control frame (ping, pong, close by `type`), not a message. */
+  control: boolean;
+  /** A close frame's code. */
+  code: number | undefined;
 }
 
 /** Every field present from the start keeps records compact (in-object) for V8. */
@@ -43,6 +48,8 @@ export const blankFrame = (): KeptFrame => ({
   content: undefined,
   cut: false,
   sensitive: false,
+  control: false,
+  code: undefined,
 });
 
 /** What a kept frame counts against the total byte budget: its content plus a fixed overhead. */
@@ -50,7 +57,12 @@ export const keptBytes = (frame: KeptFrame): number =>
   (typeof frame.content === 'string' ? frame.content.length : (frame.content?.byteLength ?? 0)) +
   96;
 
-/** Overwrites a slot with a new frame, cutting its content to `max`. Allocates only for a cut. */
+/**
+ * Overwrites a slot with a new frame, cutting its content to `max`. Allocates only for a cut.
+ * Text that may hold credentials is redacted BEFORE it is cut: a token longer than the cut would
+ * otherwise lose its closing quote, no longer match the redaction and be kept (its first 10 KiB).
+ * Binary content with `max` 0 (no preview) is not kept at all.
+ */
 export function fillFrame(
   slot: KeptFrame,
   seq: number,
@@ -67,8 +79,19 @@ export function fillFrame(
   max: number,
 ): void {
   let cut = false;
+  if (binary && max === 0) content = undefined;
   if (content !== undefined) {
-    const length = typeof content === 'string' ? content.length : content.byteLength;
+    let length = typeof content === 'string' ? content.length : content.byteLength;
+    if (length > max && sensitive && !binary) {
+      content = redactCut(
+        typeof content === 'string'
+          ? content
+          : Buffer.from(content.buffer, content.byteOffset, content.byteLength).toString(),
+      );
+      length = content.length;
+      // Longer than the bound as captured: flagged cut even if the redacted text now fits.
+      cut = true;
+    }
     if (length > max) {
       cut = true;
       content =
@@ -90,4 +113,6 @@ export function fillFrame(
   slot.content = content;
   slot.cut = cut;
   slot.sensitive = sensitive;
+  slot.control = false;
+  slot.code = undefined;
 }

@@ -12,11 +12,8 @@ export function pair(tracked: Tracked, frame: KeptFrame, maxPending: number): vo
     if (tracked.pending.size > maxPending) {
       tracked.pending.delete(tracked.pending.keys().next().value!);
     }
-  } else if (
-    frame.direction === 'out' &&
-    frame.id !== undefined &&
-    (frame.type === 'reply' || frame.type === 'error')
-  ) {
+  } else if (frame.direction === 'out' && frame.id !== undefined) {
+    // A reply or an error (or, from another JSON protocol, any answer carrying the request's id).
     const sentAt = tracked.pending.get(frame.id);
     if (sentAt !== undefined) {
       frame.latencyMs = frame.time - sentAt;

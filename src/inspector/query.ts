@@ -3,6 +3,7 @@
  * sent), the newest matching frames in capture order, and one frame by its sequence number.
  */
 import type { Tracked } from './connections.js';
+import type { KeptFrame } from './kept-frame.js';
 import type { ConnectionRecord, Filter, FrameRecord } from './types.js';
 import { frameView } from './view.js';
 
@@ -11,6 +12,7 @@ export function matches(
   frame: FrameRecord,
   connection: ConnectionRecord | undefined,
 ): boolean {
+  if (frame.control && !filter.control) return false;
   if (filter.connection && frame.connection !== filter.connection) return false;
   if (filter.direction && frame.direction !== filter.direction) return false;
   if (filter.channel && frame.channel !== filter.channel) return false;
@@ -43,9 +45,17 @@ export function findFrame(
   seq: number,
   hexPreviewBytes: number,
 ): FrameRecord | undefined {
+  const found = findKept(connections, seq);
+  return found && frameView(found.kept, found.tracked.record.id, hexPreviewBytes);
+}
+
+/** The kept frame with sequence number `seq`, and its connection. */
+export function findKept(
+  connections: Iterable<Tracked>,
+  seq: number,
+): { tracked: Tracked; kept: KeptFrame } | undefined {
   for (const tracked of connections) {
-    for (const kept of tracked.frames)
-      if (kept.seq === seq) return frameView(kept, tracked.record.id, hexPreviewBytes);
+    for (const kept of tracked.frames) if (kept.seq === seq) return { tracked, kept };
   }
   return undefined;
 }

@@ -13,8 +13,12 @@ const SECRET_HEADERS = new Set([
   'x-api-key',
   'sec-websocket-protocol',
 ]);
+/** Query parameters that look like credentials: any name mentioning a token, key, secret… */
 const SECRET_PARAMS =
-  /^(token|access_token|id_token|jwt|auth|authorization|key|api_key|apikey|password|secret|credential)$/i;
+  /token|jwt|auth|^key$|api[-_]?key|passw|secret|credential|session|^sid$|signature|^sig$|ticket/i;
+
+/** Whether a query parameter's name looks like it carries a credential. */
+export const isSecretParam = (name: string): boolean => SECRET_PARAMS.test(name);
 export const REDACTED = '[redacted]';
 
 export function redactHeaders(request: IncomingMessage): Record<string, string> {
@@ -40,14 +44,31 @@ export function splitUrl(request: IncomingMessage): {
   return { path: pathOf(request), query };
 }
 
-const TOKEN_FIELD = /"(token|password|secret|credential)"\s*:\s*"(?:[^"\\]|\\.)*"/g;
+const FIELDS =
+  'token|access_token|refresh_token|id_token|password|secret|credential|authorization|api_key|apikey';
+const TOKEN_FIELD = new RegExp(`"(${FIELDS})"\\s*:\\s*"(?:[^"\\\\]|\\\\.)*"`, 'g');
+const HAS_FIELD = new RegExp(`"(?:${FIELDS})"`);
 
-/** Tokens in frames (`connect`, `refresh`) never reach the panel, an export or a log. */
+/** Tokens in frames (`connect`, `refresh`, a login reply) never reach the panel, an export or a log. */
 export function redactText(text: string): string {
-  return text.includes('"token"') ||
-    text.includes('"password"') ||
-    text.includes('"secret"') ||
-    text.includes('"credential"')
-    ? text.replace(TOKEN_FIELD, `"$1":"${REDACTED}"`)
-    : text;
+  return HAS_FIELD.test(text) ? text.replace(TOKEN_FIELD, `"$1":"${REDACTED}"`) : text;
+}
+
+const OPEN_FIELD = new RegExp(`"(${FIELDS})"\\s*:\\s*"(?:[^"\\\\]|\\\\.)*$`);
+
+/**
+ * Text about to be cut (or already cut short by capture): every credential field redacted, and
+ * one left open at the end (its closing quote past the cut) redacted to the end, so no part of a
+ * token longer than the cut is ever kept.
+ */
+export function redactCut(text: string): string {
+  return redactText(text).replace(OPEN_FIELD, `"$1":"${REDACTED}`);
+}
+
+/**
+ * A negotiated subprotocol, unless it looks like a credential (some apps smuggle a token through
+ * Sec-WebSocket-Protocol): long, or shaped like a JWT.
+ */
+export function redactProtocol(protocol: string): string {
+  return protocol.length > 64 || /^[\w-]+\.[\w-]+\.[\w-]+$/.test(protocol) ? REDACTED : protocol;
 }

@@ -31,6 +31,8 @@ interface PanelSession {
   authed: boolean;
   filter: Filter;
   paused: boolean;
+  /** The connections list's search, so live counts match what the panel lists. */
+  search: string;
   dropped: number;
   connections: Map<string, ConnectionRecord>;
   frames: FrameRecord[];
@@ -52,7 +54,8 @@ export function panelSessions(store: InspectorStore, target: Target, options: Se
       if (!session.authed) continue;
       if (event.type === 'connection')
         session.connections.set(event.connection.id, event.connection);
-      else if (event.type === 'forget') send(session, { type: 'forget', id: event.id });
+      else if (event.type === 'forget')
+        send(session, { type: 'forget', id: event.id, total: matching(session.search).length });
       else if (!session.paused && matches(session.filter, event.frame, event.connection)) {
         session.connections.set(event.connection.id, event.connection);
         if (
@@ -80,6 +83,8 @@ export function panelSessions(store: InspectorStore, target: Target, options: Se
       send(session, {
         type: 'batch',
         connections: [...session.connections.values()],
+        // The list's count now (new connections, and ones closed or forgotten), not the snapshot's.
+        total: session.connections.size ? matching(session.search).length : undefined,
         frames: session.frames,
         dropped: session.dropped,
         stats: store.stats(),
@@ -90,11 +95,15 @@ export function panelSessions(store: InspectorStore, target: Target, options: Se
   }, FLUSH_MS);
   flushTimer.unref?.();
 
-  function snapshot(session: PanelSession, offset = 0, search = '') {
-    const all = store
+  /** The connections the panel's search matches. */
+  const matching = (search: string) =>
+    store
       .connections()
-      .filter((c) => !search || c.id.includes(search) || (c.user ?? '').includes(search))
-      .sort((a, b) => b.connectedAt - a.connectedAt);
+      .filter((c) => !search || c.id.includes(search) || (c.user ?? '').includes(search));
+
+  function snapshot(session: PanelSession, offset = 0, search = '') {
+    session.search = search;
+    const all = matching(search).sort((a, b) => b.connectedAt - a.connectedAt);
     send(session, {
       type: 'snapshot',
       connections: all.slice(offset, offset + PAGE),
@@ -111,6 +120,7 @@ export function panelSessions(store: InspectorStore, target: Target, options: Se
       authed: false,
       filter: {},
       paused: false,
+      search: '',
       dropped: 0,
       connections: new Map(),
       frames: [],
@@ -149,6 +159,8 @@ export function panelSessions(store: InspectorStore, target: Target, options: Se
         send(session, {
           type: 'hello',
           actions: options.actions,
+          // Replay on a new connection (the proxy) besides replay on the live one.
+          replayNew: options.actions && target.replayNew !== undefined,
           limits: store.limits,
           needsCredential: options.credential !== undefined,
         });
@@ -166,7 +178,7 @@ export function panelSessions(store: InspectorStore, target: Target, options: Se
           return;
         case 'resume':
           session.paused = false;
-          return snapshot(session);
+          return snapshot(session, 0, session.search);
         case 'action':
           return void act(store, target, options.actions, message).then(
             (result) => send(session, result),
@@ -201,5 +213,6 @@ export function sanitizeFilter(value: unknown): Filter {
   }
   if (input['direction'] === 'in' || input['direction'] === 'out')
     filter.direction = input['direction'];
+  if (input['control'] === true) filter.control = true;
   return filter;
 }

@@ -173,6 +173,8 @@ describe('InspectorStore live events and lifecycle', () => {
     store.noteError('nobody', 'E');
     expect(store.stats()).toEqual({
       connections: 0,
+      active: 0,
+      untracked: 0,
       frames: 0,
       bytes: 0,
       droppedConnections: 0,
@@ -211,5 +213,148 @@ describe('InspectorStore live events and lifecycle', () => {
     frame(store, 'a', 'again');
     expect(store.frames()[0]!.seq).toBeGreaterThan(before);
     expect(store.stats()).toMatchObject({ connections: 1, frames: 1 });
+  });
+});
+
+describe('InspectorStore: control frames, closing, redaction before a cut', () => {
+  it('records ping, pong and close frames, hidden unless asked for, and the closing state', () => {
+    const store = new InspectorStore();
+    open(store, 'a');
+    const events: StoreEvent[] = [];
+    store.listen((event) => events.push(event));
+    store.recordControl('a', 'out', 'ping', Buffer.from('hb'), undefined, '', 1000);
+    store.recordControl('a', 'in', 'pong', Buffer.from('hb'), undefined, '', 1007);
+    store.recordControl('a', 'in', 'ping', Buffer.from([0xff, 0x00]));
+    frame(store, 'a', 'still talking');
+    store.recordControl('a', 'in', 'close', undefined, 4001, 'going away');
+    store.recordControl('a', 'out', 'close', undefined, 4001, 'going away');
+    expect(store.frames().map((f) => f.text)).toEqual(['still talking']);
+    const all = store.frames({ control: true });
+    expect(all.map((f) => [f.direction, f.type, f.control])).toEqual([
+      ['out', 'ping', true],
+      ['in', 'pong', true],
+      ['in', 'ping', true],
+      ['in', 'publish', undefined],
+      ['in', 'close', true],
+      ['out', 'close', true],
+    ]);
+    expect(all[2]).toMatchObject({ binary: true, size: 2, hex: 'ff00' });
+    expect(all[4]).toMatchObject({ code: 4001, text: '4001 going away', size: 12 });
+    expect(store.connection('a')).toMatchObject({
+      status: 'closing',
+      closeCode: 4001,
+      closeReason: 'going away',
+      rttMs: 7,
+      messagesIn: 1,
+      messagesOut: 0,
+    });
+    const statuses = events.flatMap((e) => (e.type === 'connection' ? [e.connection.status] : []));
+    expect(statuses).toEqual(['closing']);
+    expect(store.stats()).toMatchObject({ connections: 1, active: 1 });
+    store.updateConnection('a', { status: 'closed' });
+    expect(store.stats()).toMatchObject({ connections: 1, active: 0 });
+  });
+
+  it('redacts a token longer than the frame cap before cutting, whether kept as text or bytes', () => {
+    const store = new InspectorStore();
+    open(store, 'a');
+    const token = 'T'.repeat(12 * 1024);
+    const text = `{"type":"connect","id":1,"token":"${token}","version":1}`;
+    store.record('a', 'in', text.length, 'connect', undefined, undefined, 1, text, false, true);
+    // As the proxy and undecodable input keep it: bytes, already cut just past the bound.
+    const bytes = Buffer.from(text).subarray(0, 10 * 1024 + 1);
+    store.record('a', 'in', text.length, 'connect', undefined, undefined, 1, bytes, false, true);
+    const [whole, cut] = store.frames();
+    expect(whole).toMatchObject({
+      text: '{"type":"connect","id":1,"token":"[redacted]","version":1}',
+      truncated: true,
+    });
+    expect(cut).toMatchObject({
+      text: '{"type":"connect","id":1,"token":"[redacted]',
+      truncated: true,
+    });
+    expect(JSON.stringify(store.frames())).not.toContain('TTTT');
+    // Neither can be replayed: what is kept is not what was sent.
+    expect(store.replayable(whole!.seq)).toBeUndefined();
+  });
+
+  it('keeps no bytes of binary frames without a preview, and replays only whole client frames', () => {
+    const quiet = new InspectorStore({ hexPreviewBytes: 0 });
+    open(quiet, 'a');
+    quiet.record(
+      'a',
+      'in',
+      4,
+      'binary',
+      undefined,
+      undefined,
+      undefined,
+      Buffer.from([1, 2, 3, 4]),
+      true,
+    );
+    expect(quiet.frames()[0]).toEqual(expect.objectContaining({ binary: true, size: 4 }));
+    expect(quiet.frames()[0]).not.toHaveProperty('hex');
+    expect(quiet.frames()[0]).not.toHaveProperty('truncated');
+    expect(quiet.stats().bytes).toBe(96);
+
+    const store = new InspectorStore({ hexPreviewBytes: 4 });
+    open(store, 'b');
+    store.record(
+      'b',
+      'in',
+      4,
+      'binary',
+      undefined,
+      undefined,
+      undefined,
+      Buffer.from([1, 2, 3, 4]),
+      true,
+    );
+    store.record(
+      'b',
+      'in',
+      5,
+      'binary',
+      undefined,
+      undefined,
+      undefined,
+      Buffer.from([1, 2, 3, 4, 5]),
+      true,
+    );
+    store.record(
+      'b',
+      'in',
+      30,
+      'connect',
+      undefined,
+      undefined,
+      1,
+      '{"type":"connect","token":"t"}',
+      false,
+      true,
+    );
+    store.record('b', 'out', 2, 'reply', undefined, undefined, 1, '{}');
+    store.recordControl('b', 'in', 'ping', Buffer.from('p'));
+    const [whole, partial, connect, reply, ping] = store.frames({ control: true });
+    expect(store.replayable(whole!.seq)).toEqual({
+      connection: 'b',
+      data: Buffer.from([1, 2, 3, 4]),
+    });
+    expect(store.replayable(partial!.seq)).toBeUndefined();
+    // The credential goes back to the server as captured; only the views are redacted.
+    expect(connect!.text).toBe('{"type":"connect","token":"[redacted]"}');
+    expect(store.replayable(connect!.seq)).toEqual({
+      connection: 'b',
+      data: '{"type":"connect","token":"t"}',
+    });
+    expect(store.replayable(reply!.seq)).toBeUndefined();
+    expect(store.replayable(ping!.seq)).toBeUndefined();
+  });
+
+  it('counts connections capture left out', () => {
+    const store = new InspectorStore();
+    store.noteUntracked();
+    store.noteUntracked();
+    expect(store.stats().untracked).toBe(2);
   });
 });

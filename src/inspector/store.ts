@@ -5,12 +5,13 @@
  * counted, so the panel can say what it lost. This class only puts those parts together behind
  * the API capture, the panel and apps use.
  */
+import { isUtf8 } from 'node:buffer';
 import { ConnectionTable } from './connections.js';
 import { LiveFeed } from './feed.js';
 import { FrameKeeper } from './frames.js';
 import { DEFAULT_LIMITS, type StoreLimits } from './limits.js';
 import { pair } from './pairing.js';
-import { findFrame, findFrames } from './query.js';
+import { findFrame, findFrames, findKept } from './query.js';
 import type {
   ConnectionRecord,
   Direction,
@@ -27,6 +28,7 @@ export class InspectorStore {
   private readonly feed = new LiveFeed();
   private readonly keeper: FrameKeeper;
   private readonly table: ConnectionTable;
+  private untracked = 0;
 
   constructor(limits: Partial<StoreLimits> = {}) {
     this.limits = { ...DEFAULT_LIMITS, ...limits };
@@ -48,6 +50,11 @@ export class InspectorStore {
     if (!tracked) return false;
     this.feed.emit({ type: 'connection', connection: tracked.record });
     return true;
+  }
+
+  /** Counts a connection capture saw and left out (the `track` predicate, or sampling). */
+  noteUntracked(): void {
+    this.untracked++;
   }
 
   updateConnection(id: string, change: Partial<ConnectionRecord>): void {
@@ -132,6 +139,97 @@ export class InspectorStore {
     }
   }
 
+  /**
+   * Records a WebSocket control frame: a ping or pong (its payload) or a close (its code and
+   * reason). A close frame, either way, puts an open connection in the `closing` state and, the
+   * first one, gives it its close code and reason (the side that started the closing handshake).
+   * Control frames are not messages: they count in no message counter.
+   */
+  recordControl(
+    connectionId: string,
+    direction: Direction,
+    kind: 'ping' | 'pong' | 'close',
+    payload: Uint8Array | undefined,
+    code?: number,
+    reason = '',
+    time = Date.now(),
+  ): void {
+    const tracked = this.table.get(connectionId);
+    if (!tracked) return;
+    let content: string | Uint8Array | undefined = payload;
+    let binary = false;
+    if (kind === 'close')
+      content = code === undefined ? '' : reason ? `${code} ${reason}` : `${code}`;
+    else if (payload && payload.byteLength > 0) {
+      const bytes = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+      if (isUtf8(bytes)) content = bytes.toString();
+      else binary = true;
+    }
+    const size =
+      kind === 'close'
+        ? code === undefined
+          ? 0
+          : 2 + Buffer.byteLength(reason)
+        : (payload?.byteLength ?? 0);
+    const kept = this.keeper.keep(
+      tracked,
+      direction,
+      size,
+      kind,
+      undefined,
+      undefined,
+      undefined,
+      content,
+      binary,
+      true,
+      time,
+    );
+    kept.control = true;
+    kept.code = code;
+    pair(tracked, kept, this.limits.maxFramesPerConnection);
+    const record = tracked.record;
+    if (kind === 'close' && (record.status === 'open' || record.status === 'connecting')) {
+      record.status = 'closing';
+      if (record.closeCode === undefined && code !== undefined) {
+        record.closeCode = code;
+        record.closeReason = reason;
+      }
+      this.feed.emit({ type: 'connection', connection: record });
+    }
+    if (this.feed.listened) {
+      this.feed.emit({
+        type: 'frame',
+        frame: frameView(kept, connectionId, this.limits.hexPreviewBytes),
+        connection: record,
+      });
+    }
+  }
+
+  /**
+   * What a captured client frame held, for replaying it: undefined unless it came from the
+   * client, is a message, and was kept whole (not cut, binary within its preview). Its text is as
+   * captured, credentials included: it goes back to the server it was sent to, never to the panel.
+   */
+  replayable(seq: number): { connection: string; data: string | Uint8Array } | undefined {
+    const found = findKept(this.table.values(), seq);
+    if (!found) return undefined;
+    const { kept } = found;
+    if (kept.direction !== 'in' || kept.control || kept.cut || kept.content === undefined)
+      return undefined;
+    const content = kept.content;
+    let data: string | Uint8Array;
+    if (kept.binary) {
+      if (typeof content === 'string' || content.byteLength !== kept.size) return undefined;
+      data = content;
+    } else {
+      data =
+        typeof content === 'string'
+          ? content
+          : Buffer.from(content.buffer, content.byteOffset, content.byteLength).toString();
+    }
+    return { connection: found.tracked.record.id, data };
+  }
+
   /** Convenience for callers that have a frame description at hand (tests, raw capture). */
   addFrame(
     connectionId: string,
@@ -160,9 +258,15 @@ export class InspectorStore {
 
   stats(): StoreStats {
     let frames = 0;
-    for (const tracked of this.table.values()) frames += tracked.frames.length;
+    let active = 0;
+    for (const tracked of this.table.values()) {
+      frames += tracked.frames.length;
+      if (tracked.record.status !== 'closed') active++;
+    }
     return {
       connections: this.table.size,
+      active,
+      untracked: this.untracked,
       frames,
       bytes: this.keeper.bytes,
       droppedConnections: this.table.droppedConnections,

@@ -25,6 +25,13 @@ export interface FrameRecord {
   binary?: boolean;
   /** Hex of the first bytes of a binary frame, when enabled. */
   hex?: string;
+  /**
+   * A WebSocket control frame (`ping`, `pong` or `close`, by `type`), not a message: hidden from
+   * the timeline unless the filter asks for them (`control: true`).
+   */
+  control?: true;
+  /** The close code of a `close` control frame. */
+  code?: number;
 }
 
 export interface ConnectionRecord {
@@ -48,6 +55,10 @@ export interface ConnectionRecord {
   rttMs?: number;
   /** Frames this connection had to forget (ring full or byte budget). */
   droppedFrames: number;
+  /** The subprotocol the server chose (Sec-WebSocket-Protocol of its answer), when known. */
+  protocol?: string;
+  /** The connection the inspector opened to replay a frame of (the proxy's replay on a new connection). */
+  replayOf?: string;
 }
 
 /** What capture knows when a connection opens; the counters start at zero. */
@@ -64,10 +75,17 @@ export interface Filter {
   direction?: Direction;
   /** Case-insensitive substring of the frame's text. */
   text?: string;
+  /** Also WebSocket control frames (ping, pong, close). Off by default. */
+  control?: boolean;
 }
 
 export interface StoreStats {
+  /** Tracked connections (open and closed): the header's "M total". */
   connections: number;
+  /** Tracked connections not closed yet: the header's "N active". */
+  active: number;
+  /** Connections capture saw but did not track: opted out by `track`, or sampled out. */
+  untracked: number;
   frames: number;
   bytes: number;
   droppedConnections: number;

@@ -24,6 +24,8 @@ export function frameView(
   if (kept.id !== undefined) frame.id = kept.id;
   if (kept.latencyMs !== undefined) frame.latencyMs = kept.latencyMs;
   if (kept.cut) frame.truncated = true;
+  if (kept.control) frame.control = true;
+  if (kept.code !== undefined) frame.code = kept.code;
   const content = kept.content;
   if (kept.binary) {
     frame.binary = true;
