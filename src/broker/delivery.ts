@@ -315,7 +315,12 @@ export class Delivery {
   }
 }
 
-/** The store is behind what this node delivered, or holds another publication at its offset. */
+/**
+ * The store is behind what this node delivered, or holds another publication at its offset.
+ * What it cannot see: a store that keeps no history, rolled back and refilled to exactly the
+ * offset this node last delivered while the live link was down. With history kept, the id at
+ * that offset tells; with a live link, the reused offsets arrive and tell.
+ */
 function rolledBack(
   last: StreamPosition & { id?: string | undefined },
   position: StreamPosition,

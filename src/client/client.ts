@@ -264,7 +264,12 @@ export class Client extends Emitter<ClientEvents> {
 
   /** Frames from the current socket (a field, not a method: each transport holds it). */
   #handle: TransportEvents['frame'] = (frame) => {
-    if (frame.type !== 'message') {
+    if (frame.type === 'unsubscribed') {
+      // The server ended it (rights lost): it leaves without asking the server again.
+      const sub = this.#subs.get(frame.channel);
+      this.#subs.delete(frame.channel);
+      sub?.ended(frame);
+    } else if (frame.type !== 'message') {
       const stray = this.#outbox.answer(frame);
       if (stray) this.emit('error', stray);
     } else if (frame.channel === undefined) {

@@ -283,12 +283,12 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     for (const [, reject] of this.#waiters.splice(0)) reject(error);
   }
 
-  /** @internal */
-  ended(): void {
+  /** @internal Ended by the app, or by the server (`reason`: the refusal's code and message). */
+  ended(reason?: { code: string; message: string }): void {
     if (this.state === 'unsubscribed') return;
     this.state = 'unsubscribed';
     clearTimeout(this.#resubscribeTimer);
-    this.emit('unsubscribed', undefined as never, undefined as never);
+    this.emit('unsubscribed', reason as never, undefined as never);
   }
 
   /**

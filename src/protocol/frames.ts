@@ -148,8 +148,23 @@ export interface MessageFrame {
 export interface ServerPingFrame {
   type: 'ping';
 }
+/**
+ * The server ended a subscription (the identity lost the right to it, after a token refresh or
+ * the app's `reauthorize`): the connection stays up, the channel is no longer delivered.
+ */
+export interface UnsubscribedFrame {
+  type: 'unsubscribed';
+  channel: string;
+  code: string;
+  message: string;
+}
 
-export type ServerFrame = ReplyFrame | ErrorFrame | MessageFrame | ServerPingFrame;
+export type ServerFrame =
+  | ReplyFrame
+  | ErrorFrame
+  | MessageFrame
+  | ServerPingFrame
+  | UnsubscribedFrame;
 export type Frame = ClientFrame | ServerFrame;
 
 // ── replies' payloads ──────────────────────────────────────────────────────────────────────

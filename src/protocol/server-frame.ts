@@ -27,6 +27,8 @@ export function parseServerFrame(value: unknown): ServerFrame | undefined {
         : undefined;
     case 'ping':
       return value as unknown as ServerFrame;
+    case 'unsubscribed':
+      return typeof value['channel'] === 'string' ? (value as unknown as ServerFrame) : undefined;
     default:
       return undefined;
   }

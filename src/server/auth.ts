@@ -1,16 +1,67 @@
 import { createPublicKey } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { createRemoteJWKSet, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  type JWTPayload,
+  errors as joseErrors,
+  jwtVerify,
+} from 'jose';
 import { ErrorCode, SwitchboardError } from '../protocol/errors.js';
 import { DEFAULTS } from './defaults.js';
-import type { AuthenticateResult, AuthOptions, Identity, JwtOptions } from './types.js';
+import type {
+  AuthenticateResult,
+  AuthOptions,
+  Identity,
+  JwksOptions,
+  JwtOptions,
+  Logger,
+} from './types.js';
 
 export type { AuthenticateResult, AuthOptions, Identity, JwtOptions };
 
-export type Authenticator = (
-  token: string | undefined,
-  request: IncomingMessage,
-) => Promise<Identity>;
+/** Checks a connection's token; `refreshKeys` fetches a JWKS endpoint's key set again now. */
+export interface Authenticator {
+  (token: string | undefined, request: IncomingMessage): Promise<Identity>;
+  refreshKeys(): Promise<void>;
+}
+
+/**
+ * A JWKS endpoint's keys as the provider rotates them: an unknown `kid` fetches the set again
+ * at once (bounded by the cooldown), a set older than its max age is fetched again (a removed
+ * key stops working then, or at once on `refreshKeys`), and a fetch that fails keeps the last
+ * good set in use, logged once per outage with its cause.
+ */
+function jwksKeys(url: string, options: JwksOptions, logger: Logger) {
+  const { cooldownMs, cacheMaxAgeMs, timeoutMs } = { ...DEFAULTS.auth.jwks, ...options };
+  const remote = createRemoteJWKSet(new URL(url), {
+    cooldownDuration: cooldownMs,
+    cacheMaxAge: cacheMaxAgeMs,
+    timeoutDuration: timeoutMs,
+  });
+  let failing = false;
+  const resolve = async (...args: Parameters<typeof remote>) => {
+    try {
+      const key = await remote(...args);
+      if (failing) logger.info({ url }, 'JWKS endpoint answers again');
+      failing = false;
+      return key;
+    } catch (error) {
+      // A key the set does not hold is the token's problem, not the endpoint's.
+      const fetchFailed =
+        !(error instanceof joseErrors.JWKSNoMatchingKey) &&
+        !(error instanceof joseErrors.JWKSMultipleMatchingKeys) &&
+        !(error instanceof joseErrors.JOSEAlgNotAllowed);
+      const last = fetchFailed ? remote.jwks() : undefined;
+      if (!last) throw error;
+      if (!failing)
+        logger.error({ err: error, url }, 'JWKS fetch failed; using the last good key set');
+      failing = true;
+      return createLocalJWKSet(last)(...args);
+    }
+  };
+  return { resolve, reload: () => remote.reload() };
+}
 
 const HMAC_ALGS = ['HS256', 'HS384', 'HS512'];
 const ASYMMETRIC_ALGS = [
@@ -60,10 +111,14 @@ function hmacKeys(secret: Uint8Array) {
   };
 }
 
-function jwtAuthenticator(options: JwtOptions): (token: string) => Promise<Identity> {
+function jwtAuthenticator(
+  options: JwtOptions,
+  logger: Logger,
+): { verify: (token: string) => Promise<Identity>; refreshKeys: () => Promise<void> } {
   type Key = Parameters<typeof jwtVerify>[1];
   let key: Key;
   let algorithms: string[];
+  let refreshKeys = async () => {};
   if (options.secret !== undefined) {
     key = hmacKeys(
       typeof options.secret === 'string'
@@ -78,7 +133,9 @@ function jwtAuthenticator(options: JwtOptions): (token: string) => Promise<Ident
         : options.publicKey;
     algorithms = options.algorithms ?? ASYMMETRIC_ALGS;
   } else if (options.jwksUrl !== undefined) {
-    key = createRemoteJWKSet(new URL(options.jwksUrl));
+    const keys = jwksKeys(options.jwksUrl, options.jwks ?? {}, logger);
+    key = keys.resolve;
+    refreshKeys = keys.reload;
     algorithms = options.algorithms ?? ASYMMETRIC_ALGS;
   } else {
     throw new TypeError('auth.jwt needs one of secret, publicKey or jwksUrl');
@@ -88,8 +145,12 @@ function jwtAuthenticator(options: JwtOptions): (token: string) => Promise<Ident
     ...(options.audience !== undefined && { audience: options.audience }),
     ...(options.issuer !== undefined && { issuer: options.issuer }),
     ...(options.clockToleranceSec !== undefined && { clockTolerance: options.clockToleranceSec }),
+    ...((options.requireExp ?? DEFAULTS.auth.requireExp) && { requiredClaims: ['exp'] }),
+    ...(options.maxTokenAgeMs !== undefined && {
+      maxTokenAge: `${Math.floor(options.maxTokenAgeMs / 1000)}s`,
+    }),
   };
-  return async (token) => {
+  const verify = async (token: string) => {
     try {
       // biome-ignore lint/suspicious/noExplicitAny: jose overloads key and key-resolver separately
       const { payload } = await jwtVerify(token, key as any, verifyOptions);
@@ -99,19 +160,33 @@ function jwtAuthenticator(options: JwtOptions): (token: string) => Promise<Ident
       if (error instanceof joseErrors.JWTExpired) {
         throw new SwitchboardError(ErrorCode.TOKEN_EXPIRED, 'Token has expired');
       }
-      // The reason (bad signature, wrong audience…) helps the app's developer and tells an
+      // The reason (bad signature, which claim failed…) helps the app's developer and tells an
       // attacker nothing they do not know: they chose the token.
-      const reason = error instanceof joseErrors.JOSEError ? error.code : 'invalid token';
-      throw new SwitchboardError(ErrorCode.UNAUTHORIZED, `Token rejected: ${reason}`);
+      throw new SwitchboardError(ErrorCode.UNAUTHORIZED, `Token rejected: ${rejection(error)}`);
     }
   };
+  return { verify, refreshKeys: () => refreshKeys() };
 }
 
-export function createAuthenticator(options: AuthOptions | undefined): Authenticator {
-  const verify = options?.jwt ? jwtAuthenticator(options.jwt) : undefined;
+/** Why jose refused a token: the claim at fault by name, or jose's error code. */
+function rejection(error: unknown): string {
+  if (error instanceof joseErrors.JWTClaimValidationFailed) {
+    // jose's reasons: 'check_failed' (wrong value, or a time check), 'missing', 'invalid'.
+    const why = error.reason === 'check_failed' ? 'check failed' : error.reason.replace(/_/g, ' ');
+    return `"${error.claim}" claim ${why}`;
+  }
+  return error instanceof joseErrors.JOSEError ? error.code : 'invalid token';
+}
+
+export function createAuthenticator(
+  options: AuthOptions | undefined,
+  logger: Logger = { error() {}, warn() {}, info() {}, debug() {} },
+): Authenticator {
+  const jwt = options?.jwt ? jwtAuthenticator(options.jwt, logger) : undefined;
+  const verify = jwt?.verify;
   const custom = options?.authenticate;
   const anonymous = options?.anonymous === true;
-  return async (token, request) => {
+  const authenticate = async (token: string | undefined, request: IncomingMessage) => {
     if (token === undefined || token === '') {
       if (anonymous) return { userId: '', claims: {}, anonymous: true };
       throw new SwitchboardError(ErrorCode.UNAUTHORIZED, 'A token is required');
@@ -134,4 +209,7 @@ export function createAuthenticator(options: AuthOptions | undefined): Authentic
     }
     throw new SwitchboardError(ErrorCode.UNAUTHORIZED, 'This server accepts no tokens');
   };
+  return Object.assign(authenticate, {
+    refreshKeys: () => jwt?.refreshKeys() ?? Promise.resolve(),
+  });
 }

@@ -10,7 +10,7 @@ import { isReservedEvent, type PresenceMember } from '../protocol/frames.js';
 import { checkPublication } from '../protocol/validate.js';
 import { Emitter } from '../shared/emitter.js';
 import { type ApiServer, apiHandler } from './api.js';
-import { createAuthenticator } from './auth.js';
+import { type Authenticator, createAuthenticator } from './auth.js';
 import { LocalChannels } from './channels/fanout.js';
 import { NodeReports } from './channels/nodes.js';
 import { ChannelPolicy } from './channels/policy.js';
@@ -29,6 +29,7 @@ import { metricsPlugin } from './metrics.js';
 import { Registry } from './registry.js';
 import { Routing } from './routing.js';
 import { Rpcs } from './rpc.js';
+import { SidePorts } from './side-ports.js';
 import type {
   ChannelCount,
   ClusterChannels,
@@ -69,12 +70,14 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server {
   readonly #streams: StreamTracker;
   readonly #nodes: NodeReports;
   readonly #rpcs = new Rpcs();
+  readonly #authenticator: Authenticator;
   readonly #registry: Registry;
   readonly #routing: Routing;
   readonly #host: ConnectionHost;
   readonly #wss: WebSocketServer;
   readonly #ownsHttp: boolean;
   readonly #ownsBroker: boolean;
+  readonly #sidePorts: SidePorts;
   #closing: Promise<void> | undefined;
 
   constructor(options: ServerOptions) {
@@ -104,19 +107,22 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server {
     this.#policy = policy;
     const publisher = new Publisher(broker, taps, logger, policy);
     this.#publisher = publisher;
-    this.#local = new LocalChannels(broker, wire, taps, logger);
+    this.#local = new LocalChannels(broker, wire, taps, logger, (publication, connections) =>
+      this.#users.control(publication, connections),
+    );
     this.#users = new Users(this.#local, publisher, broker, limits, logger);
     const presence = new Presence(broker, publisher, logger, presenceTtlMs);
     this.#presence = presence;
     this.#streams = new StreamTracker((channel, event, data, stream) =>
       publisher.publish(channel, event, data, { stream }),
     );
+    this.#authenticator = createAuthenticator(options.auth, logger);
     this.#registry = new Registry(
       nodeId,
       taps,
       logger,
       (event, ...args) => this.emit(event, ...args),
-      createAuthenticator(options.auth),
+      this.#authenticator,
       this.#users,
       presence,
       this.#rpcs,
@@ -144,7 +150,9 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server {
     };
 
     this.#ownsHttp = options.server === undefined;
-    this.http = options.server ?? createHttpServer();
+    // The API's streams and NDJSON ingests are long requests with idle deadlines of their own:
+    // Node's 300 s cut on a whole request would end them midway.
+    this.http = options.server ?? createHttpServer(options.api ? { requestTimeout: 0 } : {});
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: limits.hardMaxMessageBytes,
@@ -170,22 +178,29 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server {
       },
     );
 
+    // Metrics and health on the gateway's port, or on ports of their own.
+    this.#sidePorts = new SidePorts(logger);
     if (options.metrics) {
+      const own = options.metrics === true ? {} : options.metrics;
       const metrics = metricsPlugin(
-        options.metrics === true ? {} : options.metrics,
+        own,
         () => this.#registry.connections.values(),
         (channel) => (channel === undefined ? 'none' : (policy.rule(channel)?.pattern ?? 'none')),
       );
       taps.push(metrics.tap);
-      this.route(metrics.handler);
+      if (!this.#sidePorts.place('metrics', own, DEFAULTS.metrics.host, metrics.handler))
+        this.route(metrics.handler);
     }
     if (options.health) {
       const health = options.health === true ? {} : options.health;
-      this.route(healthHandler(broker, health, () => this.#closing !== undefined));
+      const handler = healthHandler(broker, health, () => this.#closing !== undefined);
+      if (!this.#sidePorts.place('health', health, DEFAULTS.health.host, handler))
+        this.route(handler);
     }
     if (options.api) {
       const api: ApiServer = {
         publish: (...args) => this.publish(...args),
+        stream: (...args) => this.stream(...args),
         history: (...args) => this.history(...args),
         presence: (channel) => this.presence(channel),
         sendToUser: (...args) => this.sendToUser(...args),
@@ -211,6 +226,7 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server {
   }
 
   async listen(): Promise<ListenAddress> {
+    const sides = await this.#sidePorts.listen();
     if (!this.http.listening) {
       await new Promise<void>((resolve, reject) => {
         this.http.once('error', reject);
@@ -227,6 +243,7 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server {
       host: address.address,
       port: address.port,
       url: `ws://${host}:${address.port}${this.#options.path ?? DEFAULTS.server.path}`,
+      ...sides,
     };
   }
 
@@ -307,6 +324,14 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server {
     return this.#users.disconnectEverywhere(userId, code, reason);
   }
 
+  refreshKeys(): Promise<void> {
+    return this.#authenticator.refreshKeys();
+  }
+
+  reauthorize(userId: string): Promise<void> {
+    return this.#users.reauthorizeEverywhere(userId);
+  }
+
   rpc(name: string, handler: RpcHandler<never>, options: RpcOptions = {}): void {
     this.#rpcs.register(name, handler, options);
   }
@@ -351,6 +376,7 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server {
       this.http.closeAllConnections();
       await closed;
     }
+    await this.#sidePorts.close();
     if (this.#ownsBroker) await this.broker.close();
   }
 }

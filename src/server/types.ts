@@ -4,7 +4,6 @@ import type { Duplex } from 'node:stream';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type {
   Broker,
-  HistoryOptions,
   HistoryQuery,
   HistoryResult,
   Publication,
@@ -74,6 +73,18 @@ export interface ListenAddress {
   port: number;
   /** The WebSocket URL clients connect to. */
   url: string;
+  /** Where metrics are served when `metrics.port` gives them a port of their own. */
+  metrics?: SideAddress;
+  /** Where health endpoints are served when `health.port` gives them a port of their own. */
+  health?: SideAddress;
+}
+
+/** The address of a plug-in's own HTTP server (metrics, health). */
+export interface SideAddress {
+  host: string;
+  port: number;
+  /** Its base URL, e.g. http://127.0.0.1:9464 (append the path). */
+  url: string;
 }
 
 export interface RpcContext {
@@ -138,6 +149,17 @@ export interface Server {
   sendToConnection(connectionId: string, event: string, data?: unknown): boolean;
   /** Close every connection of a user on this node. */
   disconnectUser(userId: string, code?: number, reason?: string): number;
+  /**
+   * Check every subscription of a user's connections again, on every node (e.g. after a role
+   * change in your database): those the channel's `authorize` now refuses end with an
+   * `unsubscribed` frame (the client's `sub.on('unsubscribed', { code })`); connections stay.
+   */
+  reauthorize(userId: string): Promise<void>;
+  /**
+   * Fetches the JWKS endpoint's key set again now (`auth.jwt.jwksUrl`): after a key leak, the
+   * removed key stops working at once instead of at the cache's next refresh. A no-op otherwise.
+   */
+  refreshKeys(): Promise<void>;
   /** Close every connection of a user on every node (through the broker). */
   disconnectUserEverywhere(userId: string, code?: number, reason?: string): Promise<void>;
   /** Channels with subscribers on this node, and how many. */
@@ -224,6 +246,13 @@ export interface HealthOptions {
   readyPath?: string;
   /** How long the round trip may take before the node counts as not ready. Default 2 s. */
   timeoutMs?: number;
+  /**
+   * Serve the health endpoints on an HTTP server of their own, on this port (0 picks a free one;
+   * `listen()` reports it), instead of the gateway's port. Default: the gateway's port.
+   */
+  port?: number;
+  /** Address of that server. Default 127.0.0.1; a Kubernetes probe needs '0.0.0.0'. */
+  host?: string;
 }
 
 export interface MetricsOptions {
@@ -238,6 +267,14 @@ export interface MetricsOptions {
    * default because an app usually registers them once itself; the standalone server turns it on.
    */
   processMetrics?: boolean;
+  /**
+   * Serve metrics on an HTTP server of their own, on this port (0 picks a free one; `listen()`
+   * reports it), instead of the gateway's port. Default: the gateway's port. The same port as
+   * `health.port` (and the same host) shares one server.
+   */
+  port?: number;
+  /** Address of that server. Default 127.0.0.1. */
+  host?: string;
 }
 
 export interface ApiOptions {
@@ -303,6 +340,19 @@ export interface Identity {
   anonymous?: boolean;
 }
 
+/** How a JWKS endpoint's key set is kept. */
+export interface JwksOptions {
+  /**
+   * A token whose `kid` is not in the cached set makes the set be fetched again at once, at most
+   * once per this interval (so a flood of unknown kids cannot hammer the provider). Default 1 s.
+   */
+  cooldownMs?: number;
+  /** The cached set is fetched again when older than this (a key removed stops working then). Default 10 min. */
+  cacheMaxAgeMs?: number;
+  /** A fetch not answered within this fails; the last good set stays in use. Default 5 s. */
+  timeoutMs?: number;
+}
+
 export interface JwtOptions {
   /** Shared secret for HS256/384/512. */
   secret?: string | Uint8Array;
@@ -316,6 +366,15 @@ export interface JwtOptions {
   algorithms?: string[];
   /** Leeway for `exp` and `nbf`, in seconds. */
   clockToleranceSec?: number;
+  /**
+   * Refuse tokens without `exp` (default true). `false` accepts them, and such a connection
+   * never expires: a leaked token then works until its key is rotated out.
+   */
+  requireExp?: boolean;
+  /** Refuse tokens issued (`iat`) longer ago than this, whatever their `exp`. */
+  maxTokenAgeMs?: number;
+  /** How the `jwksUrl` key set is cached and fetched again. */
+  jwks?: JwksOptions;
 }
 
 export type AuthenticateResult = {
@@ -354,7 +413,7 @@ export interface ChannelOptions {
   /** Whether clients may publish at all (the server always may). Default true. */
   clientPublish?: boolean;
   /** Keep recent publications for recovery after reconnects. Default: none kept. */
-  history?: HistoryOptions;
+  history?: ChannelHistoryOptions;
   /**
    * Track who is subscribed: `$join`/`$leave` events and `sub.presence()`. `info` adds app data
    * to each member (a display name, an avatar) — taken from the server side, never the client.
@@ -367,7 +426,15 @@ export interface ChannelOptions {
    * streams in progress have produced. Without `history`, stream chunks are kept by `history`
    * below so late subscribers and reconnects can catch up.
    */
-  streams?: boolean | { timeoutMs?: number; history?: HistoryOptions };
+  streams?: boolean | { timeoutMs?: number; history?: ChannelHistoryOptions };
+}
+
+/** What a channel keeps for recovery and `history` requests: `{ size: 100 }` is enough. */
+export interface ChannelHistoryOptions {
+  /** Publications kept per channel; 0 keeps none (offsets are still assigned). */
+  size: number;
+  /** Publications older than this are dropped from history. Default 5 minutes (300_000). */
+  ttlMs?: number;
 }
 
 /** The app's handle on a stream it opened with `server.stream()`. */

@@ -93,6 +93,7 @@ describe('JWT authentication', () => {
         .setSubject('alice')
         .setAudience(aud)
         .setIssuer(iss)
+        .setExpirationTime('1h')
         .sign(secretKey);
     expect((await tryConnect(url, await sign('other', 'auth.example'))).answer).toMatchObject({
       code: ErrorCode.UNAUTHORIZED,
@@ -103,6 +104,46 @@ describe('JWT authentication', () => {
     expect((await tryConnect(url, await sign('switchboard', 'auth.example'))).answer).toMatchObject(
       { type: 'reply' },
     );
+  });
+
+  it('names the claim that failed in the refusal', async () => {
+    const { url } = await startServer({
+      auth: { jwt: { secret: SECRET, audience: 'switchboard', issuer: 'auth.example' } },
+    });
+    const base = () =>
+      new SignJWT({})
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('alice')
+        .setExpirationTime('1h');
+    const refusal = async (jwt: string) => (await tryConnect(url, jwt)).answer;
+    expect(
+      await refusal(await base().setAudience('other').setIssuer('auth.example').sign(secretKey)),
+    ).toMatchObject({
+      code: ErrorCode.UNAUTHORIZED,
+      message: 'Token rejected: "aud" claim check failed',
+    });
+    expect(
+      await refusal(await base().setAudience('switchboard').setIssuer('evil').sign(secretKey)),
+    ).toMatchObject({ message: 'Token rejected: "iss" claim check failed' });
+    expect(await refusal(await base().setIssuer('auth.example').sign(secretKey))).toMatchObject({
+      message: 'Token rejected: "aud" claim missing',
+    });
+    const early = await base()
+      .setAudience('switchboard')
+      .setIssuer('auth.example')
+      .setNotBefore(Math.floor(Date.now() / 1000) + 3600)
+      .sign(secretKey);
+    expect(await refusal(early)).toMatchObject({
+      message: 'Token rejected: "nbf" claim check failed',
+    });
+    // Not a claim: the signature keeps jose's code.
+    const forged = await base()
+      .setAudience('switchboard')
+      .setIssuer('auth.example')
+      .sign(new TextEncoder().encode('another-secret-another-secret-another'));
+    expect(await refusal(forged)).toMatchObject({
+      message: 'Token rejected: ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
+    });
   });
 
   it('refuses a token without a subject', async () => {
@@ -122,6 +163,7 @@ describe('JWT authentication', () => {
     const good = await new SignJWT({})
       .setProtectedHeader({ alg: 'RS256' })
       .setSubject('alice')
+      .setExpirationTime('1h')
       .sign(privateKey);
     expect((await tryConnect(url, good)).answer).toMatchObject({
       type: 'reply',
@@ -152,6 +194,7 @@ describe('JWT authentication', () => {
     const good = await new SignJWT({})
       .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
       .setSubject('carol')
+      .setExpirationTime('1h')
       .sign(privateKey);
     expect((await tryConnect(url, good)).answer).toMatchObject({
       type: 'reply',

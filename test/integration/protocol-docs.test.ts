@@ -36,6 +36,7 @@ const serverTypeSet: Record<ServerFrame['type'], true> = {
   error: true,
   message: true,
   ping: true,
+  unsubscribed: true,
 };
 const CLIENT_TYPES = Object.keys(clientTypeSet);
 const SERVER_TYPES = Object.keys(serverTypeSet);

@@ -33,7 +33,7 @@ describe('LocalChannels', () => {
         return broker.subscribe(...args);
       },
     };
-    const local = new LocalChannels(counting, new Wire(jsonCodec), [], quiet);
+    const local = new LocalChannels(counting, new Wire(jsonCodec), [], quiet, () => {});
     const a = fakeConnection('a');
     const b = fakeConnection('b');
     await local.join(a.connection, 'chat:x');
@@ -66,7 +66,7 @@ describe('LocalChannels', () => {
         return broker.subscribe(channel, handler, onReset);
       },
     };
-    const local = new LocalChannels(resetting, new Wire(jsonCodec), [], quiet);
+    const local = new LocalChannels(resetting, new Wire(jsonCodec), [], quiet, () => {});
     const a = fakeConnection('a');
     await local.join(a.connection, 'chat:x');
     reset!();
@@ -74,18 +74,23 @@ describe('LocalChannels', () => {
     await broker.close();
   });
 
-  it('takes $disconnect as a control event only on a user channel', async () => {
+  it("hands `$` events on users' channels to the control handler, never to sockets", async () => {
     const broker = memoryBroker();
-    const local = new LocalChannels(broker, new Wire(jsonCodec), [], quiet);
+    const controls: string[] = [];
+    const local = new LocalChannels(broker, new Wire(jsonCodec), [], quiet, (publication) =>
+      controls.push(`${publication.channel} ${publication.event}`),
+    );
     const user = fakeConnection('u');
     const reader = fakeConnection('r');
     await local.join(user.connection, '$user:alice');
     await local.join(reader.connection, 'chat:x');
     const control = { event: '$disconnect', data: { code: 4010, reason: 'bye' } };
     await broker.publish('chat:x', control, { ephemeral: true });
-    expect(reader.closed).toEqual([]);
     await broker.publish('$user:alice', control, { ephemeral: true });
-    expect(user.closed).toEqual([[4010, 'bye']]);
+    await broker.publish('$user:alice', { event: 'notice', data: 1 }, { ephemeral: true });
+    expect(controls).toEqual(['$user:alice $disconnect']);
+    expect(user.sent).toHaveLength(1); // the notice, a direct message
+    expect(reader.sent).toHaveLength(1); // a `$` event on an ordinary channel is its data
     await broker.close();
   });
 });

@@ -10,9 +10,6 @@ import { RESERVED_PREFIX, USER_CHANNEL_PREFIX } from './rules.js';
  * any, and each publication encoded once and written to every local subscriber.
  */
 
-/** Sent on a user's channel to make every node close that user's connections. */
-export const DISCONNECT_EVENT = '$disconnect';
-
 interface LocalChannel {
   connections: Set<Connection>;
   handler: PublicationHandler;
@@ -27,6 +24,8 @@ export class LocalChannels {
     private readonly wire: Wire,
     private readonly taps: readonly Tap[],
     private readonly logger: Logger,
+    /** Takes the server's control events (`$…`) on users' channels: they are not data. */
+    private readonly control: (publication: Publication, connections: Set<Connection>) => void,
   ) {}
 
   /** Resolves once the broker delivers the channel's publications to this node. */
@@ -89,14 +88,8 @@ export class LocalChannels {
   /** Encode once, write to every local subscriber: the per-subscriber cost is one socket write. */
   #fanOut(connections: Set<Connection>, publication: Publication): void {
     if (connections.size === 0) return;
-    if (
-      publication.event === DISCONNECT_EVENT &&
-      publication.channel.startsWith(USER_CHANNEL_PREFIX)
-    ) {
-      const { code, reason } = publication.data as { code: number; reason: string };
-      for (const connection of [...connections]) connection.close(code, reason);
-      return;
-    }
+    if (publication.event.startsWith('$') && publication.channel.startsWith(USER_CHANNEL_PREFIX))
+      return this.control(publication, connections);
     const frame = this.wire.publicationFrame(publication);
     const raw = this.wire.encode(frame);
     for (const connection of connections) connection.deliver(publication, raw, frame);

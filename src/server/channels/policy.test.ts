@@ -78,4 +78,18 @@ describe('ChannelPolicy', () => {
     expect(chunk.history).toEqual({ size: 1_000, ttlMs: 600_000 });
     expect(policy.history(policy.rule('agent:1'), undefined)).toBeUndefined();
   });
+
+  it('keeps a history given by its size only for the default 5 minutes, streams too', () => {
+    const sized = new ChannelPolicy(
+      {
+        'chat:*': { history: { size: 10 } },
+        'agent:*': { streams: { history: { size: 20 } } },
+      },
+      quiet,
+    );
+    const stream = { id: 's', seq: 0 };
+    expect(sized.history(sized.rule('chat:a'), undefined)).toEqual({ size: 10, ttlMs: 300_000 });
+    expect(sized.history(sized.rule('chat:a'), stream)).toBeUndefined();
+    expect(sized.history(sized.rule('agent:1'), stream)).toEqual({ size: 20, ttlMs: 300_000 });
+  });
 });

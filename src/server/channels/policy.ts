@@ -3,7 +3,13 @@ import { ErrorCode, SwitchboardError } from '../../protocol/errors.js';
 import { isReservedEvent, type StreamMarker } from '../../protocol/frames.js';
 import { validate } from '../../shared/standard-schema.js';
 import { DEFAULTS } from '../defaults.js';
-import type { ChannelAction, ChannelOptions, Identity, Logger } from '../types.js';
+import type {
+  ChannelAction,
+  ChannelHistoryOptions,
+  ChannelOptions,
+  Identity,
+  Logger,
+} from '../types.js';
 import { type ChannelRule, compileChannels, matchChannel } from './rules.js';
 
 /**
@@ -11,6 +17,12 @@ import { type ChannelRule, compileChannels, matchChannel } from './rules.js';
  * publish is turned into one plan (authorized, validated, ephemeral or kept, stream or not,
  * which history) that travels to the broker, so no later step looks the rule up again.
  */
+
+/** A channel's history as the broker takes it: `ttlMs` defaults when the channel gives none. */
+function kept(history: ChannelHistoryOptions): HistoryOptions {
+  const { size, ttlMs = DEFAULTS.history.ttlMs } = history;
+  return { size, ttlMs };
+}
 
 /** What a channel gives its streams: how long one may go quiet, and where its chunks are kept. */
 export function streamSettings(
@@ -21,7 +33,7 @@ export function streamSettings(
   const own = streams === true ? {} : streams;
   return {
     timeoutMs: own.timeoutMs ?? DEFAULTS.streams.timeoutMs,
-    history: options.history ?? own.history ?? DEFAULTS.streams.history,
+    history: kept(options.history ?? own.history ?? DEFAULTS.streams.history),
   };
 }
 
@@ -102,7 +114,8 @@ export class ChannelPolicy {
     stream: StreamMarker | undefined,
   ): HistoryOptions | undefined {
     if (!rule) return undefined;
-    return stream ? streamSettings(rule.options)?.history : rule.options.history;
+    if (stream) return streamSettings(rule.options)?.history;
+    return rule.options.history && kept(rule.options.history);
   }
 
   /**

@@ -1,10 +1,11 @@
-import type { Broker } from '../../broker/types.js';
+import type { Broker, Publication } from '../../broker/types.js';
 import { CloseCode } from '../../protocol/close-codes.js';
 import { isReservedEvent } from '../../protocol/frames.js';
 import type { Connection } from '../connection/host.js';
+import { reauthorize } from '../connection/subscribe.js';
 import type { Limits } from '../limits.js';
 import type { Identity, Logger } from '../types.js';
-import { DISCONNECT_EVENT, type LocalChannels } from './fanout.js';
+import type { LocalChannels } from './fanout.js';
 import type { Publisher } from './publisher.js';
 import { USER_CHANNEL_PREFIX } from './rules.js';
 
@@ -13,6 +14,11 @@ import { USER_CHANNEL_PREFIX } from './rules.js';
  * message or a disconnect reaches all of a user's connections, and how connections per user are
  * counted.
  */
+/** Sent on a user's channel to make every node close that user's connections. */
+export const DISCONNECT_EVENT = '$disconnect';
+/** Sent on a user's channel to make every node check that user's subscriptions again. */
+export const REAUTHORIZE_EVENT = '$reauthorize';
+
 export class Users {
   constructor(
     private readonly local: LocalChannels,
@@ -58,19 +64,39 @@ export class Users {
   }
 
   /** Closes the user's connections on every node, through the broker. */
-  async disconnectEverywhere(
+  disconnectEverywhere(
     userId: string,
     code: number = CloseCode.DISCONNECTED_BY_SERVER,
     reason = 'disconnected',
   ): Promise<void> {
+    return this.#tell(userId, DISCONNECT_EVENT, { code, reason });
+  }
+
+  /** Checks the user's subscriptions again on every node: those no longer allowed end. */
+  reauthorizeEverywhere(userId: string): Promise<void> {
+    return this.#tell(userId, REAUTHORIZE_EVENT, null);
+  }
+
+  /** A control event on a user's channel, as every node holding that user's connections gets it. */
+  control(publication: Publication, connections: ReadonlySet<Connection>): void {
+    if (publication.event === DISCONNECT_EVENT) {
+      const { code, reason } = publication.data as { code: number; reason: string };
+      for (const connection of [...connections]) connection.close(code, reason);
+    } else if (publication.event === REAUTHORIZE_EVENT) {
+      for (const connection of connections) {
+        reauthorize(connection).catch((error) =>
+          this.logger.error({ err: error, connection: connection.id }, 'reauthorize failed'),
+        );
+      }
+    }
+  }
+
+  async #tell(userId: string, event: string, data: unknown): Promise<void> {
+    const channel = USER_CHANNEL_PREFIX + userId;
     try {
-      await this.broker.publish(
-        USER_CHANNEL_PREFIX + userId,
-        { event: DISCONNECT_EVENT, data: { code, reason } },
-        { ephemeral: true },
-      );
+      await this.broker.publish(channel, { event, data }, { ephemeral: true });
     } catch (error) {
-      throw this.publisher.failure(error, USER_CHANNEL_PREFIX + userId, 'broker publish failed');
+      throw this.publisher.failure(error, channel, 'broker publish failed');
     }
   }
 }

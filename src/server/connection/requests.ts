@@ -15,6 +15,7 @@ import {
 import { streamSettings } from '../channels/policy.js';
 import type { Identity } from '../types.js';
 import type { Connection } from './host.js';
+import { reauthorize } from './subscribe.js';
 
 /**
  * A connection's requests other than subscribing, each a function of the connection the way `ws`
@@ -99,6 +100,8 @@ export async function onRefresh(connection: Connection, frame: RefreshFrame): Pr
     frame.id,
     identity.expiresAt === undefined ? {} : { expiresAt: identity.expiresAt },
   );
+  // Rights may hang on claims the new token no longer carries.
+  await reauthorize(connection);
 }
 
 /** Closes the connection (4002) when its credential expires. */

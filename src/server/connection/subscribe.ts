@@ -98,3 +98,30 @@ export function onUnsubscribe(connection: Connection, frame: UnsubscribeFrame): 
   connection.leave(frame.channel);
   connection.reply(frame.id, {});
 }
+
+/**
+ * Checks every subscription of the connection against its current identity (after a token
+ * refresh, or when the app calls `server.reauthorize`). One no longer allowed ends with an
+ * `unsubscribed` frame carrying the refusal's code; the connection and its other subscriptions
+ * stay. A hook that fails (anything but a refusal) leaves the subscription as it is.
+ */
+export async function reauthorize(connection: Connection): Promise<void> {
+  const { channels } = connection.host;
+  for (const channel of [...connection.channels.keys()]) {
+    try {
+      await channels.policy.authorize(connection.identity!, channel, 'subscribe');
+    } catch (error) {
+      const refused =
+        error instanceof SwitchboardError &&
+        (error.code === ErrorCode.FORBIDDEN || error.code === ErrorCode.NOT_FOUND);
+      if (!refused || !connection.channels.has(channel) || connection.state !== 'open') continue;
+      connection.leave(channel);
+      connection.sendFrame({
+        type: 'unsubscribed',
+        channel,
+        code: error.code,
+        message: error.message,
+      });
+    }
+  }
+}
