@@ -44,11 +44,45 @@ export const STATUS_MEANING: Record<number, string> = {
   504: 'UNCERTAIN: the broker stopped answering and the publication may or may not exist; retry with the same idempotencyKey to publish at most once.',
 };
 
+/**
+ * A refusal whose status is not its code's usual one, where HTTP has a more precise word for it:
+ * 409 for an idempotency key whose stream is still running (UNAVAILABLE: nothing done, retry
+ * later), 408 for a stream body that went quiet (TIMEOUT). `headers` go with the answer.
+ */
+export class ApiRefusal extends SwitchboardError {
+  constructor(
+    readonly status: number,
+    code: ErrorCode,
+    message: string,
+    details?: unknown,
+    readonly headers?: Readonly<Record<string, string>>,
+  ) {
+    super(code, message, details);
+  }
+}
+
+/** The same error with more details (e.g. where a failed stream stands), status kept. */
+export function withDetails(error: unknown, more: Record<string, unknown>): unknown {
+  if (!(error instanceof SwitchboardError)) return error;
+  const own = typeof error.details === 'object' && error.details !== null ? error.details : {};
+  const details = { ...own, ...more };
+  return error instanceof ApiRefusal
+    ? new ApiRefusal(error.status, error.code, error.message, details, error.headers)
+    : new SwitchboardError(error.code, error.message, details);
+}
+
+export interface ErrorAnswer {
+  status: number;
+  body: unknown;
+  headers?: Readonly<Record<string, string>> | undefined;
+}
+
 /** The status and body answering an error: its code's status, or 500 for anything untyped. */
-export function errorResponse(error: unknown): { status: number; body: unknown } {
+export function errorResponse(error: unknown): ErrorAnswer {
   if (error instanceof SwitchboardError) {
     return {
-      status: HTTP_STATUS[error.code] ?? 500,
+      status: error instanceof ApiRefusal ? error.status : (HTTP_STATUS[error.code] ?? 500),
+      ...(error instanceof ApiRefusal && error.headers && { headers: error.headers }),
       body: {
         error: {
           code: error.code,

@@ -1,11 +1,15 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode, SwitchboardError } from '../protocol/errors.js';
 import { isReservedEvent } from '../protocol/frames.js';
 import { checkPublication, isPosition } from '../protocol/validate.js';
-import { type Body, checkShape, integer, isBody, malformed, name, orThrow } from './api-checks.js';
+import { type BodyReader, isNdjson, NDJSON } from './api-body.js';
+import { type Body, integer, malformed, name, orThrow } from './api-checks.js';
 import { errorResponse } from './api-errors.js';
+import { INGEST_IDLE_MS, ingest } from './api-ingest.js';
 import {
   channelOnly,
   type JsonSchema,
+  keySchema,
   nameSchema,
   okResult,
   position,
@@ -13,11 +17,17 @@ import {
   publication,
   publicationInput,
   publishResult,
+  streamResult,
 } from './api-schemas.js';
-import type { ChannelRule } from './channels/rules.js';
+import {
+  type ApiServer,
+  channelRule,
+  type OperationContext,
+  publishOne,
+  publishShaped,
+} from './api-server.js';
+import { STREAM_PACE, type StreamOutcome, streamBody } from './api-streams.js';
 import { DEFAULTS } from './defaults.js';
-import type { Limits } from './limits.js';
-import type { Server } from './types.js';
 
 /**
  * The HTTP API's operations table: for each operation its method, path, documentation, body and
@@ -25,31 +35,37 @@ import type { Server } from './types.js';
  * (openapi.ts) is built from it, so neither can drift from the other.
  */
 
-/**
- * What the API uses of the server: the public methods its operations call, and the checks a
- * client's `publish` meets (the limits and the channel policy), so a publication over HTTP is
- * held to exactly the same.
- */
-export type ApiServer = Pick<
-  Server,
-  | 'publish'
-  | 'history'
-  | 'presence'
-  | 'sendToUser'
-  | 'disconnectUserEverywhere'
-  | 'clusterChannels'
-  | 'logger'
-> & {
-  readonly limits: Limits;
-  validateEvent(rule: ChannelRule, event: string, data: unknown): Promise<unknown>;
-  /** The rule of a channel clients may use, for its event list and schemas. */
-  channelRule(channel: string): ChannelRule | undefined;
-};
+export type { ApiServer, OperationContext };
 
-/** The handler's settings an operation may need. */
-export interface OperationContext {
-  /** Publications in one batch request. */
-  maxBatch: number;
+/** A body an operation reads itself, as it arrives, instead of a JSON object read whole. */
+export interface StreamedBody {
+  /** The media type the OpenAPI document gives it. */
+  mediaType: string;
+  /** Whether it takes this request's body (by its Content-Type). */
+  accepts(request: IncomingMessage): boolean;
+  /** The body as documented (for NDJSON, one line of it). */
+  schema: JsonSchema;
+  /** The 200 answer's media type and schema. */
+  answer: { mediaType: string; schema: JsonSchema };
+  /** How long the rest of a refused body may go quiet while it is read and dropped. */
+  idleMs: number;
+  /** Reads the body and answers it itself, or returns the outcome for the handler to send. */
+  handle(
+    server: ApiServer,
+    request: IncomingMessage,
+    response: ServerResponse,
+    reader: BodyReader,
+    context: OperationContext,
+  ): Promise<StreamOutcome | undefined>;
+}
+
+/** A query or header parameter, for the OpenAPI document (the operation reads its own). */
+export interface Parameter {
+  name: string;
+  in: 'query' | 'header';
+  required?: boolean;
+  description: string;
+  schema: JsonSchema;
 }
 
 export interface Operation {
@@ -58,9 +74,18 @@ export interface Operation {
   path: string;
   operationId: string;
   summary: string;
+  /** More than the summary says, for the OpenAPI document. */
+  description?: string;
+  /** The JSON body: its `required` and `additionalProperties` are enforced before `handle`. */
   body?: JsonSchema;
   response: JsonSchema;
-  handle(server: ApiServer, body: Body, context: OperationContext): Promise<unknown>;
+  /** Answers a JSON body (read whole, within `api.maxBodyBytes`). */
+  handle?(server: ApiServer, body: Body, context: OperationContext): Promise<unknown>;
+  /** Bodies read as they arrive, by Content-Type, tried in order before the JSON one. */
+  streamed?: readonly StreamedBody[];
+  parameters?: readonly Parameter[];
+  /** Statuses this operation answers beyond those every one may (api-errors.ts). */
+  errors?: Readonly<Record<number, string>>;
 }
 
 /** Most publications one history request returns. */
@@ -70,37 +95,34 @@ const CLOSE_CODES = { minimum: 4000, maximum: 4999 } as const;
 /** Close reasons must fit a control frame (123 bytes). */
 const MAX_REASON_BYTES = 120;
 
-function channelRule(server: ApiServer, channel: string): ChannelRule {
-  const rule = server.channelRule(channel);
-  // A typo would otherwise publish into a channel no client can subscribe to.
-  if (!rule)
-    throw new SwitchboardError(ErrorCode.NOT_FOUND, `No channel pattern matches "${channel}"`);
-  return rule;
-}
-
-/**
- * One publication, checked as a client's `publish` frame is: the shared field rules and size
- * limit (checkPublication), the channel (NOT_FOUND), then the gateway's own event check
- * (reserved name BAD_FRAME, UNKNOWN_EVENT, VALIDATION_FAILED). Authorization and `clientPublish`
- * are the exceptions: the API key stands for the backend, which may always publish.
- */
-async function publishOne(server: ApiServer, input: unknown) {
-  if (!isBody(input)) throw malformed('A publication must be an object');
-  checkShape(input, publicationInput);
-  const { channel, event, data, idempotencyKey } = input;
-  orThrow(
-    checkPublication(
-      { channel, event, data, key: idempotencyKey },
-      { maxBytes: server.limits.maxMessageBytes, names: { key: 'idempotencyKey' } },
-    ),
-  );
-  const rule = channelRule(server, channel as string);
-  const checked = await server.validateEvent(rule, event as string, data);
-  const result = await server.publish(channel as string, event as string, checked, {
-    ...(idempotencyKey !== undefined && { idempotencyKey: idempotencyKey as string }),
-  });
-  return { offset: result.offset, epoch: result.epoch, duplicate: result.duplicate };
-}
+/** The two bodies `POST /stream` takes; both answer `streamResult`. */
+const streamBodies: readonly StreamedBody[] = [
+  {
+    mediaType: NDJSON,
+    accepts: isNdjson,
+    schema: {
+      description:
+        'One JSON value per line (LF or CRLF; blank lines skipped), each the data of one chunk, published as soon as its line is complete.',
+    },
+    answer: { mediaType: 'application/json', schema: streamResult },
+    idleMs: DEFAULTS.streams.timeoutMs,
+    handle: (server, request, _response, reader, context) =>
+      streamBody(server, request, reader, context, true),
+  },
+  {
+    mediaType: 'text/plain',
+    accepts: () => true,
+    schema: {
+      type: 'string',
+      description:
+        'UTF-8 text (any media type but NDJSON): each piece as it arrives (with a chunked body, usually one HTTP chunk) is the string data of one chunk. Proxies may merge or split pieces; use NDJSON when chunk boundaries matter.',
+    },
+    answer: { mediaType: 'application/json', schema: streamResult },
+    idleMs: DEFAULTS.streams.timeoutMs,
+    handle: (server, request, _response, reader, context) =>
+      streamBody(server, request, reader, context, false),
+  },
+];
 
 export const operations: readonly Operation[] = [
   {
@@ -108,9 +130,27 @@ export const operations: readonly Operation[] = [
     path: '/publish',
     operationId: 'publish',
     summary: 'Publish one message to a channel (kept in history when the channel keeps it).',
+    description: `With \`Content-Type: application/x-ndjson\` the body is one publication per line, read as it streams in and applied in order (no bound on the whole; a line longer than \`limits.hardMaxMessageBytes\` is refused on its own). The answer, NDJSON too, has one line per publication (blank lines are skipped), its result or \`{ "error": … }\`, written as soon as it is known. Read the answer while you send: when it backs up, the gateway stops reading. An ingest that sends nothing, or reads nothing, for ${INGEST_IDLE_MS / 1000} s is closed.`,
     body: publicationInput,
     response: publishResult,
-    handle: (server, body) => publishOne(server, body),
+    // Its keys were checked against `body` already.
+    handle: (server, body) => publishShaped(server, body),
+    streamed: [
+      {
+        mediaType: NDJSON,
+        accepts: isNdjson,
+        schema: publicationInput,
+        answer: {
+          mediaType: NDJSON,
+          schema: { oneOf: [publishResult, { $ref: '#/components/schemas/Error' }] },
+        },
+        idleMs: INGEST_IDLE_MS,
+        handle: async (server, _request, response, reader) => {
+          await ingest(server, reader, response);
+          return undefined;
+        },
+      },
+    ],
   },
   {
     method: 'POST',
@@ -297,5 +337,48 @@ export const operations: readonly Operation[] = [
       },
     },
     handle: (server) => server.clusterChannels(),
+  },
+  {
+    method: 'POST',
+    path: '/stream',
+    operationId: 'stream',
+    summary:
+      'Send the request body, as it is produced (chunked), as a stream on a channel whose pattern enables streams: the open marker now, each piece of text (or each NDJSON line) as the next chunk as soon as it arrives, the end marker at the end of the body.',
+    description: `A request dropped before its end, a body quiet for the channel's \`streams.timeoutMs\` (408), or a chunk refused (400, 413) ends the stream with an error marker; the error's \`details.stream\` says where it stands. Each chunk is held to \`limits.maxMessageBytes\` and to the channel's schema for the event, the whole body to \`api.maxBodyBytes\`; chunks are published at most ${STREAM_PACE.chunksPerSecond} a second (a faster body is read more slowly). With an idempotency key, a retry gets the first stream's answer (\`duplicate: true\`) instead of a second stream, for ${DEFAULTS.broker.idempotencyWindowMs / 1000} s after it ended, on the node that took it; 409 while it still runs. A stream that failed releases its key.`,
+    parameters: [
+      {
+        name: 'channel',
+        in: 'query',
+        required: true,
+        description: 'A channel whose pattern enables `streams`.',
+        schema: nameSchema,
+      },
+      {
+        name: 'event',
+        in: 'query',
+        description:
+          "The event every chunk carries; reserved names are refused, the channel's `events` list applies.",
+        schema: { ...nameSchema, default: 'stream' },
+      },
+      {
+        name: 'key',
+        in: 'query',
+        description: 'Idempotency key, for clients that cannot set the header.',
+        schema: keySchema,
+      },
+      {
+        name: 'Idempotency-Key',
+        in: 'header',
+        description: 'Idempotency key: a retry with it gets the first answer, not a second stream.',
+        schema: keySchema,
+      },
+    ],
+    response: streamResult,
+    streamed: streamBodies,
+    errors: {
+      403: "FORBIDDEN: the channel's pattern does not enable streams.",
+      408: "TIMEOUT: the body sent nothing for the channel's `streams.timeoutMs`: the stream was ended with an error marker, and the connection is closed.",
+      409: 'UNAVAILABLE: a stream with this idempotency key is still in progress; nothing was done: retry after `Retry-After` seconds.',
+    },
   },
 ];

@@ -100,3 +100,32 @@ export const okResult = {
   required: ['ok'],
   properties: { ok: { const: true } },
 } as const;
+
+/** An idempotency key, as the protocol bounds it. */
+export const keySchema = { type: 'string', minLength: 1, maxLength: MAX_KEY_LENGTH } as const;
+
+/** The answer of `POST /stream`. */
+export const streamResult = {
+  type: 'object',
+  required: ['id', 'first', 'last', 'count', 'duplicate'],
+  properties: {
+    id: { type: 'string', description: "The stream's id: subscribers see it as `stream.id`." },
+    first: {
+      ...position,
+      description:
+        'The first publication the body made: its first chunk (seq 1), or the end marker when the body was empty. The open marker (seq 0) went out when the request arrived, with no data.',
+    },
+    last: { ...position, description: "The end marker's position." },
+    count: {
+      type: 'integer',
+      minimum: 1,
+      description:
+        'Publications the body made: its chunks and the end marker, whose seq is `count`. Other publications on the channel may come between them.',
+    },
+    duplicate: {
+      type: 'boolean',
+      description:
+        'true: a retry with the idempotency key of a stream that ended; this is its answer, and nothing was published.',
+    },
+  },
+} as const;

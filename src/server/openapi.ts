@@ -21,22 +21,35 @@ export function openApiDocument(prefix: string = DEFAULTS.api.path): Record<stri
     ]),
   );
   for (const operation of operations) {
+    const requestBodies: Record<string, unknown> = {};
+    if (operation.body) requestBodies['application/json'] = { schema: operation.body };
+    const answers: Record<string, unknown> = {
+      'application/json': { schema: operation.response },
+    };
+    for (const body of operation.streamed ?? []) {
+      requestBodies[body.mediaType] = { schema: body.schema };
+      answers[body.answer.mediaType] = { schema: body.answer.schema };
+    }
+    const ownErrors = Object.entries(operation.errors ?? {}).map(([status, description]) => [
+      status,
+      {
+        description,
+        content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+      },
+    ]);
     paths[prefix + operation.path] = {
       [operation.method.toLowerCase()]: {
         operationId: operation.operationId,
         summary: operation.summary,
-        ...(operation.body && {
-          requestBody: {
-            required: true,
-            content: { 'application/json': { schema: operation.body } },
-          },
+        ...(operation.description && { description: operation.description }),
+        ...(operation.parameters && { parameters: operation.parameters }),
+        ...(Object.keys(requestBodies).length > 0 && {
+          requestBody: { required: true, content: requestBodies },
         }),
         responses: {
-          '200': {
-            description: 'Done.',
-            content: { 'application/json': { schema: operation.response } },
-          },
+          '200': { description: 'Done.', content: answers },
           ...errorResponses,
+          ...Object.fromEntries(ownErrors),
         },
       },
     };
