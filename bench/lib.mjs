@@ -1,25 +1,53 @@
 // Shared by the benchmarks: the server under test runs in its own process (server.mjs).
 import { fork, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { cpus } from 'node:os';
 import { SignJWT } from 'jose';
 
 /** taskset exists and there are two cores to split: pin the server and the load generator apart. */
 export const PINNED = cpus().length >= 2 && spawnSync('taskset', ['-c', '1', 'true']).status === 0;
 
-/** Moves this process (the load generator) to core 1. */
+/**
+ * Moves this process (the load generator) to core 1: every thread of it (`-a`), as V8's and
+ * libuv's threads exist before this runs and would otherwise stay free to run on the server's core.
+ */
 export function pin() {
-  if (PINNED) spawnSync('taskset', ['-cp', '1', String(process.pid)]);
+  if (PINNED) spawnSync('taskset', ['-a', '-cp', '1', String(process.pid)]);
 }
 
 export const SECRET = 'bench-secret-bench-secret-bench-secret';
-const key = new TextEncoder().encode(SECRET);
-export const sign = (sub) =>
+// One imported key for every token this process signs (jose would import raw bytes each time).
+const signingKey = crypto.subtle.importKey(
+  'raw',
+  new TextEncoder().encode(SECRET),
+  { name: 'HMAC', hash: 'SHA-256' },
+  false,
+  ['sign'],
+);
+export const sign = async (sub) =>
   new SignJWT({})
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject(sub)
-    .setExpirationTime('1h')
-    .sign(key);
+    .setExpirationTime('2h')
+    .sign(await signingKey);
+
+const signed = new Map();
+/**
+ * Tokens for `count` connections: a distinct user each (`<prefix><i>`), or with `sameUser` one
+ * user for all of them. Signed once per process and kept, so no measured phase signs anything.
+ */
+export async function tokens(prefix, count, sameUser = false) {
+  if (sameUser) {
+    const one = await sign(prefix);
+    return Array.from({ length: count }, () => one);
+  }
+  let list = signed.get(prefix);
+  if (!list) signed.set(prefix, (list = []));
+  while (list.length < count) list.push(await sign(`${prefix}${list.length}`));
+  return list.slice(0, count);
+}
 
 // Every server child is killed when the load generator exits, whatever the reason.
 const children = new Set();
@@ -39,6 +67,14 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
  * BENCH_PROFILE=<dir> runs the child under --cpu-prof and writes the profile there.
  */
 export async function startServer(env = {}) {
+  return startChild(new URL('./server.mjs', import.meta.url), env);
+}
+
+/**
+ * Forks `script` as a benchmark child (pinned to core 0 like a server unless `core` says
+ * otherwise) and waits for its first message, `{ type: 'ready', port, system }`.
+ */
+export async function startChild(script, env = {}, { core = 0, args = [] } = {}) {
   const nodeArgs = [
     '--expose-gc',
     ...(process.env.BENCH_PROFILE
@@ -50,12 +86,12 @@ export async function startServer(env = {}) {
   const options = { env: { ...process.env, SECRET, ...env } };
   // Server on core 0, load generator (this process, see pin()) on core 1, as the reference figures were taken.
   const child = PINNED
-    ? fork(new URL('./server.mjs', import.meta.url), {
+    ? fork(script, args, {
         ...options,
         execPath: 'taskset',
-        execArgv: ['-c', '0', process.execPath, ...nodeArgs],
+        execArgv: ['-c', String(core), process.execPath, ...nodeArgs],
       })
-    : fork(new URL('./server.mjs', import.meta.url), { ...options, execArgv: nodeArgs });
+    : fork(script, args, { ...options, execArgv: nodeArgs });
   children.add(child);
   child.once('exit', () => children.delete(child));
   const exited = once(child, 'exit').then(([code]) => {
@@ -63,15 +99,34 @@ export async function startServer(env = {}) {
   });
   exited.catch(() => {});
   const [ready] = await Promise.race([once(child, 'message'), exited]);
-  const stats = async () => {
-    child.send({ type: 'stats' });
-    for (;;) {
-      const [m] = await Promise.race([once(child, 'message'), exited]);
-      if (m.type === 'stats') return m;
-    }
-  };
+  // Answers to stats() in the order asked; other messages go to `onMessage`.
+  const waiting = [];
+  const handle = { onMessage: undefined };
+  child.on('message', (m) => {
+    if (m.type === 'stats') waiting.shift()?.resolve(m);
+    else handle.onMessage?.(m);
+  });
+  exited.catch((error) => {
+    for (const w of waiting.splice(0)) w.reject(error);
+  });
+  /**
+   * CPU, memory (after a full GC unless `gc` is false) and open connections of the child; with
+   * LOOP_DELAY set in its env, its event-loop delays too (since the last `reset`).
+   */
+  const stats = (gc = true, reset = false) =>
+    new Promise((resolve, reject) => {
+      if (child.exitCode !== null || child.signalCode !== null)
+        return reject(new Error('bench child has exited'));
+      waiting.push({ resolve, reject });
+      child.send({ type: 'stats', gc, reset });
+    });
   const system = ready.system ?? 'switchboard';
   return {
+    child,
+    ready,
+    handle,
+    /** Resolves (never rejects) when the child has exited. */
+    gone: exited.catch(() => {}),
     system,
     port: ready.port,
     url:
@@ -94,6 +149,90 @@ export async function startServer(env = {}) {
 /** Microseconds of CPU (user + system) between two stats() answers. */
 export const cpuMicros = (before, after) =>
   after.cpu.user + after.cpu.system - before.cpu.user - before.cpu.system;
+
+/** Busy and total clock ticks of each core since boot (Linux /proc/stat), or undefined. */
+function coreTicks() {
+  try {
+    const cores = [];
+    for (const line of readFileSync('/proc/stat', 'latin1').split('\n')) {
+      const m = /^cpu(\d+) (.*)/.exec(line);
+      if (!m) continue;
+      const [user, nice, system, idle, iowait, irq, softirq, steal] = m[2].split(' ').map(Number);
+      const busy = user + nice + system + irq + softirq + steal;
+      cores[Number(m[1])] = { busy, total: busy + idle + iowait };
+    }
+    return cores;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The core the servers are pinned to, and the load generator's. */
+export const SERVER_CORE = 0;
+export const LOAD_CORE = 1;
+
+/**
+ * Measures one phase from both sides: the server children's CPU (from their stats()), this
+ * process's CPU (the load generator), and how busy each of the two cores was in all (other
+ * processes included). `stop()` answers with the figures and the servers' last stats.
+ * Busy figures are fractions of one core over the phase's wall time: a side near 1 was the one
+ * that saturated.
+ */
+export async function meter(servers) {
+  const list = Array.isArray(servers) ? servers : [servers];
+  const before = await Promise.all(list.map((s) => s.stats()));
+  const load0 = process.cpuUsage();
+  const cores0 = coreTicks();
+  const t0 = performance.now();
+  return {
+    before: before[0],
+    async stop() {
+      const t1 = performance.now();
+      const load1 = process.cpuUsage();
+      const cores1 = coreTicks();
+      const after = await Promise.all(list.map((s) => s.stats()));
+      const seconds = (t1 - t0) / 1000;
+      let serverCpu = 0;
+      let serverBusy = 0;
+      for (let i = 0; i < list.length; i++) {
+        const cpu = cpuMicros(before[i], after[i]);
+        serverCpu += cpu;
+        // Over the child's own window (its CPU readings are a message away from ours).
+        serverBusy += cpu / ((after[i].wall - before[i].wall) * 1e3);
+      }
+      const loadCpu = load1.user + load1.system - load0.user - load0.system;
+      const coreBusy = (core) => {
+        const a = cores0?.[core];
+        const b = cores1?.[core];
+        return a && b && b.total > a.total ? (b.busy - a.busy) / (b.total - a.total) : undefined;
+      };
+      return {
+        after: after[0],
+        afterAll: after,
+        seconds,
+        serverCpu,
+        loadCpu,
+        busy: {
+          server: serverBusy,
+          load: loadCpu / (seconds * 1e6),
+          ...(PINNED && {
+            serverCore: coreBusy(SERVER_CORE),
+            loadCore: coreBusy(LOAD_CORE),
+          }),
+        },
+      };
+    },
+  };
+}
+
+/** Which side saturated, from a phase's busy figures: 'server', 'load gen', 'both' or 'neither'. */
+export const SATURATED_AT = 0.85;
+export function saturated(busy) {
+  if (!busy) return undefined;
+  const s = busy.server >= SATURATED_AT;
+  const l = busy.load >= SATURATED_AT;
+  return s && l ? 'both' : s ? 'server' : l ? 'load gen' : 'neither';
+}
 
 export const median = (values) => {
   const sorted = values.filter((v) => v !== undefined && !Number.isNaN(v)).sort((a, b) => a - b);
@@ -119,4 +258,29 @@ export async function publishWindowed(publisher, channel, count, window) {
     if (inFlight.size >= window) await Promise.race(inFlight);
   }
   await Promise.all(inFlight);
+}
+
+/** REDIS_URL, or Redis on 127.0.0.1:6379. */
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** Whether Redis answers PING at REDIS_URL within a second (no password or TLS: a bench Redis). */
+export function redisAnswers(url = REDIS_URL) {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect(Number(port) || 6379, hostname || '127.0.0.1');
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve(false);
+    }, 1_000);
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(data.toString().startsWith('+PONG'));
+    });
+    socket.once('error', () => {
+      clearTimeout(timer);
+      resolve(false);
+    });
+  });
 }

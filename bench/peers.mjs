@@ -1,8 +1,9 @@
 // The load generator's side of each system. Subscribers and idle connections are plain `ws`
 // sockets speaking each system's wire protocol just enough to authenticate, subscribe and count
-// deliveries: the same cheap receiver for all three, so with 1,000 or 10,000 of them on one core
-// the load generator measures the servers and not three client libraries. Publishers and RPC
-// callers use each system's own client (a raw `ws` socket for ws).
+// deliveries: the same cheap receiver for all of them, so with 1,000 or 10,000 of them on one core
+// the load generator measures the servers and not several client libraries. Publishers and RPC
+// callers use each system's own client (a raw `ws` socket for ws and corked ws, which speak the
+// same protocol).
 
 import { io as ioClient } from 'socket.io-client';
 import { createClient } from 'switchboard/client';
@@ -127,19 +128,24 @@ const protocols = {
   },
 };
 
+protocols.wscork = protocols.ws;
+
 /** An authenticated raw peer of `server.system`. */
 export const openPeer = (server, token) => protocols[server.system].open(server, token);
 export const subscribePeer = (server, peer, channel) =>
   protocols[server.system].subscribe(peer, channel);
 
-/** Opens `count` authenticated peers, `concurrency` handshakes at a time. */
-export async function openPeers(server, token, count, concurrency = 100) {
+/**
+ * Opens `count` authenticated peers, `concurrency` handshakes at a time; peer i authenticates
+ * with `tokens[i]` (or `tokens` itself, when it is one token).
+ */
+export async function openPeers(server, tokens, count, concurrency = 100) {
   const peers = new Array(count);
   let next = 0;
   const worker = async () => {
     while (next < count) {
       const i = next++;
-      peers[i] = await openPeer(server, token);
+      peers[i] = await openPeer(server, typeof tokens === 'string' ? tokens : tokens[i]);
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
