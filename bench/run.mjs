@@ -434,8 +434,9 @@ if (wanted('echo') || inspecting) {
 if (wanted('channels')) await repeat('connections', CONNECTION_RUNS, SYSTEMS, connectionsScenario);
 let redisSkipped;
 if (wanted('redis') && SYSTEMS.includes('switchboard')) {
-  if (redisUp) await repeat('broker', RUNS, ['memory', 'redis'], brokerCost);
-  else redisSkipped = `no Redis answered at ${process.env.REDIS_URL ?? '127.0.0.1:6379'}`;
+  const brokers = redisUp ? ['memory', 'sqlite', 'redis'] : ['memory', 'sqlite'];
+  await repeat('broker', RUNS, brokers, brokerCost);
+  if (!redisUp) redisSkipped = `no Redis answered at ${process.env.REDIS_URL ?? '127.0.0.1:6379'}`;
 }
 if (process.stdout.isTTY) process.stdout.write('\n');
 
@@ -771,6 +772,19 @@ if (calmRate && stalledRate) {
     pass: stalledRate / calmRate >= 0.9 && p99.with / p99.without <= 1.1,
   });
 }
+const memRate = med('broker', 'memory', (r) => r.publishesPerSecond);
+const sqliteRate = med('broker', 'sqlite', (r) => r.publishesPerSecond);
+if (memRate && sqliteRate) {
+  own.push({
+    id: 'sqlite',
+    label: 'SQLite vs memory broker, publish → deliver rate (durable: committed before the ack)',
+    values: { memory: memRate, sqlite: sqliteRate },
+    busy: medianBusy('broker', 'sqlite', (r) => r.busy),
+    ratio: sqliteRate / memRate,
+    target: { min: 0.8 },
+    pass: sqliteRate / memRate >= 0.8,
+  });
+}
 const memCpu = med('broker', 'memory', (r) => r.cpuPerPublish);
 const redisCpu = med('broker', 'redis', (r) => r.cpuPerPublish);
 if (memCpu && redisCpu) {
@@ -848,6 +862,15 @@ for (const o of own) {
         `${RATE(o.values.with)} vs ${RATE(o.values.without)} (${fmt(o.ratio, 2)}x), p99 ${fmt(o.p99Ratio, 2)}x, ${o.cutOff} cut off, CPU/delivery ${US(o.cpu.with)} vs ${US(o.cpu.without)}${busy}`,
       ),
       '≥0.9x',
+      passText(o.pass),
+    ]);
+  } else if (o.id === 'sqlite') {
+    lines.push([
+      `Switchboard ${o.label}`,
+      ...ownCell(
+        `${RATE(o.values.sqlite)} vs ${RATE(o.values.memory)} publishes/s (${fmt(o.ratio, 2)}x)${busy}`,
+      ),
+      '≥0.8x',
       passText(o.pass),
     ]);
   } else if (o.id.startsWith('inspector')) {
@@ -986,7 +1009,9 @@ function chart(rows, own) {
       ? `${o.label}: ${fmt(o.ratio, 3)}x (goal ≥0.95x: ${o.pass ? 'pass' : 'miss'})`
       : o.id === 'slow'
         ? `${SLOW.stalled} stalled readers among ${SLOW.subscribers}: the others get ${fmt(o.ratio, 2)}x the rate, ${fmt(o.p99Ratio, 2)}x the p99 (goal ≥0.9x, ≤1.1x: ${o.pass ? 'pass' : 'miss'})`
-        : `Redis broker vs memory: ${fmt(o.ratio, 2)}x server CPU per publish (${US(o.values.redis)} vs ${US(o.values.memory)})`;
+        : o.id === 'sqlite'
+          ? `SQLite broker vs memory: ${fmt(o.ratio, 2)}x the publish → deliver rate (goal ≥0.8x: ${o.pass ? 'pass' : 'miss'})`
+          : `Redis broker vs memory: ${fmt(o.ratio, 2)}x server CPU per publish (${US(o.values.redis)} vs ${US(o.values.memory)})`;
     out.push(`<text x="12" y="${bottom + 52 + i * 20}">${esc(text)}</text>`);
   });
   out.push('</svg>');

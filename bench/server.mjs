@@ -25,6 +25,17 @@ let close = async () => {};
 let connections = () => 0;
 let port;
 
+/** A fresh SQLite file per server child, in the system's temp dir, removed when the child exits. */
+async function benchDatabase() {
+  const { tmpdir } = await import('node:os');
+  const { rmSync } = await import('node:fs');
+  const file = `${tmpdir()}/switchboard-bench-${process.pid}.db`;
+  process.on('exit', () => {
+    for (const suffix of ['', '-wal', '-shm']) rmSync(file + suffix, { force: true });
+  });
+  return file;
+}
+
 if (system === 'switchboard') {
   const { attachInspector } = await import('switchboard/inspector');
   const { createServer } = await import('switchboard/server');
@@ -34,7 +45,9 @@ if (system === 'switchboard') {
           url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
           prefix: process.env.REDIS_PREFIX ?? `bench:${process.pid}:`,
         })
-      : undefined;
+      : process.env.BROKER === 'sqlite'
+        ? (await import('switchboard/sqlite')).sqliteBroker({ file: await benchDatabase() })
+        : undefined;
   const [historySize, historyTtl] = (process.env.HISTORY ?? '').split(':').map(Number);
   const history = historySize ? { size: historySize, ttlMs: historyTtl || 300_000 } : undefined;
   const server = createServer({
