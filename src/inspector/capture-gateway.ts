@@ -76,6 +76,10 @@ export function gatewayCapture(
         ...(connection.userId !== undefined && { user: connection.userId }),
       });
     },
+    // The timeline's control frames, and the `closing` state a close frame starts.
+    control(connection, direction, kind, payload, code, reason) {
+      store.recordControl(connection.id, direction, kind, payload, code, reason);
+    },
     close(connection, code, reason) {
       store.updateConnection(connection.id, {
         status: 'closed',

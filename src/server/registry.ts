@@ -53,7 +53,7 @@ export class Registry implements Session {
   /** Settles which taps see this connection's frames (see Tap.watches). */
   watch(connection: Connection): void {
     const taps = this.taps.filter(
-      (tap) => (tap.inbound || tap.outbound) && (tap.watches?.(connection) ?? true),
+      (tap) => (tap.inbound || tap.outbound || tap.control) && (tap.watches?.(connection) ?? true),
     );
     connection.frameTaps = taps.length > 0 ? taps : undefined;
   }

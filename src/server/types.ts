@@ -476,6 +476,18 @@ export interface Tap {
   ): void;
   /** One frame out, as encoded (a broadcast shares `raw` between recipients). */
   outbound?(connection: ServerConnection, raw: Uint8Array, frame: ServerFrame): void;
+  /**
+   * A WebSocket control frame: the peer's pings and pongs (`in`), and each side's close (`out`
+   * when the server closes, `in` when the peer did first). Only taps that watch the connection.
+   */
+  control?(
+    connection: ServerConnection,
+    direction: 'in' | 'out',
+    kind: 'ping' | 'pong' | 'close',
+    payload?: Uint8Array,
+    code?: number,
+    reason?: string,
+  ): void;
   /** A publication reached this node and was handed to `recipients` local subscribers. */
   publication?(publication: Publication, recipients: number): void;
   /** One broker publish finished (or failed) after `seconds`. */

@@ -185,3 +185,26 @@ describe('inspector on a plain ws server', () => {
     expect(store.connections()[0]!.rttMs).toBeGreaterThanOrEqual(0);
   });
 });
+
+describe('control frames on a gateway', () => {
+  it("records the peer's pings, the server's close, and the closing state", async () => {
+    const { server, url } = await startServer();
+    const inspector = attachInspector(server);
+    const store = inspector.store!;
+    const ws = new WebSocket(url);
+    ws.on('error', () => {});
+    onCleanup(() => ws.terminate());
+    await new Promise((resolve) => ws.once('open', resolve));
+    ws.send(JSON.stringify({ type: 'connect', id: 0, version: 1, token: await token('cleo') }));
+    await waitFor(() => store.connections()[0]?.status === 'open');
+    const id = store.connections()[0]!.id;
+    ws.ping('are you there');
+    const control = () => store.frames({ control: true }).filter((f) => f.control);
+    await waitFor(() => control().some((f) => f.type === 'ping'), 3_000, 'the ping recorded');
+    server.connections.get(id)!.close(4010, 'bye');
+    await waitFor(() => store.connection(id)?.status === 'closed', 3_000, 'the close');
+    expect(control().find((f) => f.type === 'close')).toMatchObject({ direction: 'out' });
+    expect(store.frames().some((f) => f.control)).toBe(false); // hidden unless asked for
+    expect(store.connection(id)).toMatchObject({ closeCode: 4010 });
+  });
+});

@@ -12,6 +12,7 @@ import type {
 import { isRequestId, parseClientFrame } from '../../protocol/validate.js';
 import { TokenBucket } from '../limits.js';
 import type { ConnectionState, ConnectionStats, Identity, Tap } from '../types.js';
+import { tellControl, watchControlFrames } from './control-frames.js';
 import { uncorkAtTickEnd } from './cork.js';
 import type { ConnectionHost, Connection as LiveConnection } from './host.js';
 import { onConnect, onHistory, onPresence, onPublish, onRefresh, onRpc } from './requests.js';
@@ -79,12 +80,7 @@ export class Connection implements LiveConnection {
     );
     ws.on('message', (data: Buffer, isBinary) => this.handleMessage(data, isBinary));
     ws.on('close', (code, reason) => this.handleClose(code, reason.toString()));
-    // WebSocket-level pings and pongs are signs of life too, as the protocol says.
-    const alive = () => {
-      this.awaitingPong = false;
-    };
-    ws.on('ping', alive);
-    ws.on('pong', alive);
+    watchControlFrames(this, ws);
     ws.on('error', (error) =>
       host.logger.debug({ err: error, connection: this.id }, 'socket error'),
     );
@@ -414,6 +410,7 @@ export class Connection implements LiveConnection {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.state = 'closing';
     this.closeCode = { code, reason };
+    tellControl(this, 'out', 'close', undefined, code, reason);
     this.closeTimer = setTimeout(() => this.ws.terminate(), this.host.limits.closeTimeoutMs);
     try {
       this.ws.close(code, closeReason(reason));
@@ -436,6 +433,8 @@ export class Connection implements LiveConnection {
 
   private handleClose(code: number, reason: string): void {
     if (this.state === 'closed') return;
+    // The peer closed first: its close frame (1005/1006: none came) is the connection's last.
+    if (this.state !== 'closing') tellControl(this, 'in', 'close', undefined, code, reason);
     this.state = 'closed';
     clearTimeout(this.authTimer);
     clearTimeout(this.expiryTimer);
