@@ -16,9 +16,19 @@ export interface GatewayNode {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export async function startNode(redisUrl: string, prefix: string, port = 0): Promise<GatewayNode> {
+/**
+ * Starts a gateway node sharing the Redis at `redisUrl` under `prefix`, or, with `sqliteFile`,
+ * alone on that SQLite file. Rejects with the process's own startup error when it reports one.
+ */
+export async function startNode(
+  redisUrl: string,
+  prefix: string,
+  port = 0,
+  sqliteFile?: string,
+): Promise<GatewayNode> {
+  const broker = sqliteFile ? { SQLITE_FILE: sqliteFile } : { REDIS_URL: redisUrl, PREFIX: prefix };
   const child = fork('test/fixtures/node.mjs', {
-    env: { ...process.env, REDIS_URL: redisUrl, PREFIX: prefix, SECRET, PORT: String(port) },
+    env: { ...process.env, ...broker, SECRET, PORT: String(port) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const kill = async (signal: NodeJS.Signals = 'SIGTERM') => {
@@ -31,9 +41,10 @@ export async function startNode(redisUrl: string, prefix: string, port = 0): Pro
   onCleanup(() => kill('SIGKILL'));
   const [message] = (await Promise.race([
     once(child, 'message'),
-    sleep(15_000).then(() => [{ type: 'timeout' }]),
-  ])) as [{ type: string; port: number }];
-  if (message.type !== 'ready') throw new Error('gateway node did not start');
+    once(child, 'exit').then(() => [{ type: 'error', message: 'exited before it was ready' }]),
+    sleep(15_000).then(() => [{ type: 'error', message: 'did not start in time' }]),
+  ])) as [{ type: string; port: number; message?: string }];
+  if (message.type !== 'ready') throw new Error(message.message ?? 'gateway node did not start');
   return { port: message.port, url: `ws://127.0.0.1:${message.port}/ws`, process: child, kill };
 }
 

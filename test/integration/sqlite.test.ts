@@ -1,5 +1,4 @@
-import { type ChildProcess, fork, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -9,44 +8,17 @@ import { describe, expect, it } from 'vitest';
 import type { Client, MessageMeta, PublishReply, SubscribedEvent } from '../../src/client/index.js';
 import { NEEDS_DRIVER } from '../../src/sqlite/driver.js';
 import { sqliteBroker } from '../../src/sqlite/index.js';
-import { loadBalancer } from '../cluster.js';
-import { client, onCleanup, SECRET, sleep, token, waitFor } from '../helpers.js';
+import { loadBalancer, startNode } from '../cluster.js';
+import { client, onCleanup, sleep, token, waitFor } from '../helpers.js';
 
 /**
- * The SQLite broker in real gateway processes (test/fixtures/sqlite-node.mjs, on the built
+ * The SQLite broker in real gateway processes (test/fixtures/node.mjs with SQLITE_FILE, on the built
  * package): killed with SIGKILL mid-stream and started again on the same file, a second process
  * on the file, a damaged file, no driver installed.
  */
 
-interface SqliteNode {
-  port: number;
-  url: string;
-  process: ChildProcess;
-  kill(signal?: NodeJS.Signals): Promise<void>;
-}
-
-/** Starts a gateway on `file`; rejects with the process's startup error if it reports one. */
-async function startSqliteNode(file: string): Promise<SqliteNode> {
-  const child = fork('test/fixtures/sqlite-node.mjs', {
-    env: { ...process.env, SQLITE_FILE: file, SECRET, PORT: '0' },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const kill = async (signal: NodeJS.Signals = 'SIGTERM') => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, 'exit');
-    child.kill(signal);
-    await Promise.race([exited, sleep(5_000)]);
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  };
-  onCleanup(() => kill('SIGKILL'));
-  const [message] = (await Promise.race([
-    once(child, 'message'),
-    once(child, 'exit').then(() => [{ type: 'error', message: 'exited before it was ready' }]),
-    sleep(15_000).then(() => [{ type: 'error', message: 'did not start in time' }]),
-  ])) as [{ type: string; port: number; message?: string }];
-  if (message.type !== 'ready') throw new Error(message.message ?? 'gateway node did not start');
-  return { port: message.port, url: `ws://127.0.0.1:${message.port}/ws`, process: child, kill };
-}
+/** A gateway process on `file` (test/fixtures/node.mjs with SQLITE_FILE). */
+const startSqliteNode = (file: string) => startNode('', '', 0, file);
 
 function tempFile(): string {
   const dir = mkdtempSync(join(tmpdir(), 'sb-sqlite-it-'));
