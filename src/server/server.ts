@@ -199,7 +199,9 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server {
     }
     if (options.api) {
       const api: ApiServer = {
-        publish: (...args) => this.publish(...args),
+        // The API checks each publication as a client's publish is checked, once.
+        publish: (channel, event, data, options) =>
+          this.#publishChecked(channel, event, data, options),
         stream: (...args) => this.stream(...args),
         history: (...args) => this.history(...args),
         presence: (channel) => this.presence(channel),
@@ -281,6 +283,16 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server {
     // send would be data no client could read back.
     const checked = checkPublication({ channel, event, data, key: options.idempotencyKey });
     if (!checked.ok) return Promise.reject(new SwitchboardError(checked.code, checked.message));
+    return this.#publishChecked(channel, event, data, options);
+  }
+
+  /** A publication whose fields were checked already (by `publish`, or by the HTTP API). */
+  #publishChecked(
+    channel: string,
+    event: string,
+    data: unknown,
+    options: PublishOptions = {},
+  ): Promise<PublishResult> {
     const policy = this.#policy;
     const rule = policy.rule(channel);
     const ephemeral = options.ephemeral ?? policy.ephemeral(rule, event);
