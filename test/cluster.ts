@@ -6,6 +6,7 @@ import {
   type Server as NetServer,
   type Socket,
 } from 'node:net';
+import type { Client, MessageMeta, SubscribedEvent } from '../src/client/index.js';
 import { onCleanup, SECRET, sleep, waitFor } from './helpers.js';
 
 /** A gateway node in its own process (test/fixtures/node.mjs). */
@@ -167,4 +168,22 @@ export async function nodeConnections(node: GatewayNode): Promise<string[]> {
     ];
     if (message.type === 'connections' && message.id === id) return message.ids;
   }
+}
+
+/** Client options for failover tests: quick reconnects, an outbox that outlasts an outage. */
+export const fast = {
+  reconnect: { minDelayMs: 20, maxDelayMs: 300 },
+  outbox: { ttlMs: 60_000, maxEntries: 10_000 },
+};
+
+/** Subscribes to `channel` and records every `n` message with its meta, gaps and recoveries. */
+export function recorder(c: Client, channel: string) {
+  const sub = c.subscribe(channel);
+  const got: { n: number; meta: MessageMeta }[] = [];
+  const gaps: SubscribedEvent[] = [];
+  const recovered: SubscribedEvent[] = [];
+  sub.on('n', (n: number, meta) => got.push({ n, meta }));
+  sub.on('gap', (event) => gaps.push(event));
+  sub.on('recovered', (event) => recovered.push(event));
+  return { c, sub, got, gaps, recovered };
 }

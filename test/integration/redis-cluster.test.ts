@@ -1,7 +1,15 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import type { Client, MessageMeta, PublishReply, SubscribedEvent } from '../../src/client/index.js';
-import { loadBalancer, nodeConnections, nodePublish, privateRedis, startNode } from '../cluster.js';
+import type { Client, PublishReply, SubscribedEvent } from '../../src/client/index.js';
+import {
+  fast,
+  loadBalancer,
+  nodeConnections,
+  nodePublish,
+  privateRedis,
+  recorder,
+  startNode,
+} from '../cluster.js';
 import {
   client,
   connected,
@@ -23,10 +31,6 @@ const canRunRedis = (() => {
     console.log('Skipping the Redis restart test: no redis-server binary on PATH');
   return found;
 })();
-const fast = {
-  reconnect: { minDelayMs: 20, maxDelayMs: 300 },
-  outbox: { ttlMs: 60_000, maxEntries: 10_000 },
-};
 
 /** Publishes `count` messages keeping a window in flight; resolves with every ack. */
 async function publishMany(
@@ -51,16 +55,7 @@ async function publishMany(
   return acks;
 }
 
-type Recorder = ReturnType<typeof recorder> & { c: Client };
-
-function recorder(c: Client, channel: string) {
-  const sub = c.subscribe(channel);
-  const got: { n: number; meta: MessageMeta }[] = [];
-  const gaps: SubscribedEvent[] = [];
-  sub.on('n', (n: number, meta) => got.push({ n, meta }));
-  sub.on('gap', (event) => gaps.push(event));
-  return { sub, got, gaps };
-}
+type Recorder = ReturnType<typeof recorder>;
 
 const nodeOf = (c: Client) => c.connectionId?.split('-')[0];
 
@@ -126,7 +121,7 @@ describe.skipIf(!hasRedis)('several gateway processes sharing one Redis', () => 
       await c.connect();
       const r = recorder(c, 'chat:k');
       await r.sub.ready();
-      readers.push({ c, ...r });
+      readers.push(r);
     }
     const publisher = client(balancer.url, { token: await token('writer'), ...fast });
     await publisher.connect();
@@ -188,7 +183,7 @@ describe.skipIf(!hasRedis)('several gateway processes sharing one Redis', () => 
         const c = await connected(node.url, `reader-${node.port}`, fast);
         const r = recorder(c, 'chat:z');
         await r.sub.ready();
-        readers.push({ c, ...r });
+        readers.push(r);
       }
       const publisher = await connected(nodes[0]!.url, 'writer', fast);
       await publishMany(publisher, 'chat:z', 0, 100);

@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import type { Client, MessageMeta, PublishReply, SubscribedEvent } from '../../src/client/index.js';
+import type { PublishReply } from '../../src/client/index.js';
 import { NEEDS_DRIVER } from '../../src/sqlite/driver.js';
 import { sqliteBroker } from '../../src/sqlite/index.js';
-import { loadBalancer, startNode } from '../cluster.js';
+import { fast, loadBalancer, recorder, startNode } from '../cluster.js';
 import { client, onCleanup, sleep, token, waitFor } from '../helpers.js';
 
 /**
@@ -24,22 +24,6 @@ function tempFile(): string {
   const dir = mkdtempSync(join(tmpdir(), 'sb-sqlite-it-'));
   onCleanup(() => rmSync(dir, { recursive: true, force: true }));
   return join(dir, 'switchboard.db');
-}
-
-const fast = {
-  reconnect: { minDelayMs: 20, maxDelayMs: 300 },
-  outbox: { ttlMs: 60_000, maxEntries: 10_000 },
-};
-
-function recorder(c: Client, channel: string) {
-  const sub = c.subscribe(channel);
-  const got: { n: number; meta: MessageMeta }[] = [];
-  const gaps: SubscribedEvent[] = [];
-  const recovered: SubscribedEvent[] = [];
-  sub.on('n', (n: number, meta) => got.push({ n, meta }));
-  sub.on('gap', (event) => gaps.push(event));
-  sub.on('recovered', (event) => recovered.push(event));
-  return { c, sub, got, gaps, recovered };
 }
 
 describe('sqliteBroker in gateway processes', () => {
