@@ -1,4 +1,4 @@
-import { type Cluster, Redis, ReplyError } from 'ioredis';
+/** The Redis broker: its commands (publish, history, presence) over the shared delivery core. */
 import { Delivery } from '../broker/delivery.js';
 import { answerHistory, newEpoch } from '../broker/history.js';
 import type {
@@ -12,85 +12,15 @@ import type {
   PublishOptions,
   PublishResult,
 } from '../broker/types.js';
-import { ErrorCode, SwitchboardError } from '../protocol/errors.js';
 import type { StreamPosition } from '../protocol/frames.js';
-import { FENCE, POSITION, PRESENCE_ADD, PRESENCE_LIST, PUBLISH, READ, TOUCH } from './scripts.js';
+import { isCluster, openConnections } from './connections.js';
+import { publishFailure, unavailable } from './errors.js';
+import type { RedisBrokerOptions } from './options.js';
 
-export interface RedisBrokerOptions {
-  /** Default redis://127.0.0.1:6379. Ignored when `redis` is given. */
-  url?: string;
-  /** Your own ioredis client or Cluster; the broker duplicates it for subscribing and does not close it. */
-  redis?: Redis | Cluster;
-  /** Prefix of every key and pub/sub channel, so several apps (or tests) share one Redis. Default 'switchboard:'. */
-  prefix?: string;
-  /** Use sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7+) so fan-out scales with a Cluster's shards. */
-  sharded?: boolean;
-  /** How long an idempotency key is remembered. Default 2 min. */
-  idempotencyWindowMs?: number;
-  /** How long a channel nobody publishes to keeps its offset and epoch. Default 5 min. */
-  idleChannelTtlMs?: number;
-  /** A command not answered within this fails with UNAVAILABLE. Default 2 s. */
-  commandTimeoutMs?: number;
-  /** How long to wait for the first connection before commands fail. Default 5 s. */
-  connectTimeoutMs?: number;
-  /**
-   * How often a channel that had no publication meanwhile is checked against the stored
-   * position, to find losses no later publication would reveal. Default 5 s; 0 turns it off.
-   */
-  positionCheckMs?: number;
-  /** Told of rollbacks found and fenced, and of catch-ups that failed. */
-  onError?: (error: unknown, channel: string) => void;
-  /**
-   * Told of connection failures: the cause (e.g. `getaddrinfo ENOTFOUND redis`) once per outage
-   * at error level, not on every retry, and `info` when the connection is back. A pino logger
-   * (the server's `logger`) fits. Without it connection errors are silent, but `healthy()` and
-   * `unhealthyReason()` (what /readyz answers) still report them.
-   */
-  logger?: RedisBrokerLogger;
-}
-
-/** The part of a logger (pino's, the gateway's) the broker reports connection trouble to. */
-export interface RedisBrokerLogger {
-  error(object: object, message?: string): void;
-  info?(object: object, message?: string): void;
-}
-
-interface Scripts {
-  sbPublish(...args: (string | number)[]): Promise<[number, string]>;
-  sbRead(...args: (string | number)[]): Promise<string[]>;
-  sbTouch(...args: (string | number)[]): Promise<number>;
-  sbPosition(...args: (string | number)[]): Promise<[string | null, string | null]>;
-  sbFence(...args: (string | number)[]): Promise<string>;
-  sbPresenceAdd(...args: (string | number)[]): Promise<number>;
-  sbPresenceList(...args: (string | number)[]): Promise<string[]>;
-}
-type Client = (Redis | Cluster) & Scripts;
+export type { RedisBrokerLogger, RedisBrokerOptions } from './options.js';
 
 /** Fields stored with each publication besides its offset and epoch. */
 type Stored = Omit<Publication, 'channel' | 'offset' | 'epoch'>;
-
-/** A command refused before it reached Redis, or one Redis answered with an error: nothing happened. */
-function unavailable(error: unknown): SwitchboardError {
-  if (error instanceof SwitchboardError) return error;
-  const reason = error instanceof Error ? error.message : String(error);
-  return new SwitchboardError(ErrorCode.UNAVAILABLE, `Broker unavailable: ${reason}`);
-}
-
-/**
- * A publish that failed after it was handed to a ready connection may still run: it was written
- * to the socket, and ioredis may have written it again after a reconnect before giving up (its
- * "not writeable" error then says nothing of the first write). Only an error Redis itself
- * answered means it did not run.
- */
-function publishFailure(error: unknown): SwitchboardError {
-  if (error instanceof SwitchboardError) return error;
-  if (error instanceof ReplyError) return unavailable(error);
-  const message = error instanceof Error ? error.message : String(error);
-  return new SwitchboardError(
-    ErrorCode.UNCERTAIN,
-    `Broker did not confirm the publication (${message}); retry with the same idempotency key`,
-  );
-}
 
 function decode(channel: string, encoded: string): Publication {
   const first = encoded.indexOf('|');
@@ -102,10 +32,6 @@ function decode(channel: string, encoded: string): Publication {
     offset: Number(encoded.slice(0, first)),
     epoch: encoded.slice(first + 1, second),
   };
-}
-
-function isCluster(client: Redis | Cluster): client is Cluster {
-  return (client as { isCluster?: boolean }).isCluster === true;
 }
 
 /**
@@ -126,75 +52,9 @@ export function redisBroker(options: RedisBrokerOptions = {}): Broker {
   const sharded = options.sharded === true;
   const idempotencyMs = options.idempotencyWindowMs ?? 120_000;
   const idleMs = options.idleChannelTtlMs ?? 5 * 60_000;
-  const connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
   const checkMs = options.positionCheckMs ?? 5_000;
-  const clientOptions = {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    commandTimeout: options.commandTimeoutMs ?? 2_000,
-    autoResubscribe: false,
-    // Exponential backoff with jitter, capped, so a fleet of nodes does not stampede a restarting Redis.
-    retryStrategy: (times: number) =>
-      Math.round(Math.min(2_000, 50 * 2 ** Math.min(times, 6)) * (0.5 + Math.random() / 2)),
-  };
-  const ownsClient = options.redis === undefined;
-  const client = (options.redis ??
-    new Redis(options.url ?? 'redis://127.0.0.1:6379', clientOptions)) as Client;
-  // A connection in subscriber mode can run nothing else: fan-out gets its own. On a Cluster,
-  // sharded pub/sub needs one subscriber connection per shard, which ioredis keeps when asked.
-  const subscriber: Redis | Cluster = ownsClient
-    ? new Redis(options.url ?? 'redis://127.0.0.1:6379', clientOptions)
-    : isCluster(client)
-      ? client.duplicate([], sharded ? { shardedSubscribers: true } : {})
-      : client.duplicate();
-  for (const [name, numberOfKeys, lua] of [
-    ['sbPublish', 3, PUBLISH],
-    ['sbRead', 2, READ],
-    ['sbPosition', 1, POSITION],
-    ['sbFence', 2, FENCE],
-    ['sbTouch', 1, TOUCH],
-    ['sbPresenceAdd', 2, PRESENCE_ADD],
-    ['sbPresenceList', 2, PRESENCE_LIST],
-  ] as const) {
-    client.defineCommand(name, { numberOfKeys, lua });
-  }
-  // Connection errors: ioredis emits one on every failed retry. The cause is kept for
-  // `unhealthyReason()` (and /readyz) and logged once per outage; an unhandled 'error' event
-  // would only crash the process.
-  let lastError: Error | undefined;
-  let outage = false;
-  const where = (() => {
-    try {
-      return new URL(options.url ?? 'redis://127.0.0.1:6379').host; // never the password
-    } catch {
-      return undefined;
-    }
-  })();
-  const onConnectionError = (error: Error) => {
-    lastError = error;
-    if (outage || closed) return;
-    outage = true;
-    options.logger?.error(
-      { err: error, ...(ownsClient && where !== undefined && { redis: where }) },
-      `Redis unreachable: ${error.message}`,
-    );
-  };
-  const onReady = () => {
-    if (client.status !== 'ready' || subscriber.status !== 'ready') return;
-    lastError = undefined;
-    if (!outage) return;
-    outage = false;
-    options.logger?.info?.({}, 'Redis connection restored');
-  };
-  client.on('error', onConnectionError);
-  subscriber.on('error', onConnectionError);
-  client.on('ready', onReady);
-  subscriber.on('ready', onReady);
-  /** Why the links are not ready, for errors and readiness: the last connection error. */
-  const downReason = (connection: Redis | Cluster = client): string => {
-    const status = `Redis is ${connection.status}`;
-    return lastError ? `${status} (${lastError.message})` : status;
-  };
+  const connections = openConnections(options);
+  const { client, subscriber, ready, downReason } = connections;
 
   const tag = (channel: string) => `${prefix}{${channel}}`;
   const pubsubName = (channel: string) => `${tag(channel)}:pub`;
@@ -202,39 +62,6 @@ export function redisBroker(options: RedisBrokerOptions = {}): Broker {
   /** Unique ids for this node's publications: how a node tells a repeat from a rolled-back offset. */
   const idPrefix = newEpoch();
   let published = 0;
-  let closed = false;
-
-  /**
-   * The first connection may still be on its way; later outages fail fast, except where the
-   * caller knows the link is coming back (`patient`: catching up after a reconnect).
-   */
-  async function ready(connection: Redis | Cluster, patient = false): Promise<void> {
-    if (closed) throw new SwitchboardError(ErrorCode.UNAVAILABLE, 'Broker is closed');
-    if (connection.status === 'ready') return;
-    const starting = ['connecting', 'wait', 'connect'].includes(connection.status);
-    if (!starting && !(patient && connection.status === 'reconnecting')) {
-      throw new SwitchboardError(
-        ErrorCode.UNAVAILABLE,
-        `Broker unavailable: ${downReason(connection)}`,
-      );
-    }
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        connection.off('ready', onReady);
-        reject(
-          new SwitchboardError(
-            ErrorCode.UNAVAILABLE,
-            `Broker unavailable: Redis did not answer in time${lastError ? ` (${lastError.message})` : ''}`,
-          ),
-        );
-      }, connectTimeoutMs);
-      const onReady = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      connection.once('ready', onReady);
-    });
-  }
 
   async function read(
     channel: string,
@@ -319,7 +146,7 @@ export function redisBroker(options: RedisBrokerOptions = {}): Broker {
    * channel again and catch up on what went by meanwhile.
    */
   const relisten = () => {
-    if (closed || channelOf.size === 0) return;
+    if (connections.closed || channelOf.size === 0) return;
     subscribeNames([...channelOf.keys()])
       .catch(() => {})
       .finally(() => delivery.catchUp());
@@ -471,25 +298,21 @@ export function redisBroker(options: RedisBrokerOptions = {}): Broker {
     },
 
     healthy(): boolean {
-      return !closed && client.status === 'ready' && subscriber.status === 'ready';
+      return connections.healthy();
     },
 
     unhealthyReason(): string | undefined {
-      if (closed) return 'Broker is closed';
-      const down = client.status !== 'ready' ? client : subscriber;
-      if (down.status === 'ready') return undefined;
-      return lastError ? `Redis unreachable: ${lastError.message}` : `Redis is ${down.status}`;
+      return connections.unhealthyReason();
     },
 
     async close(): Promise<void> {
-      if (closed) return;
-      closed = true;
+      if (connections.closed) return;
+      connections.close();
       clearInterval(touchTimer);
       clearInterval(checkTimer);
       delivery.clear();
       channelOf.clear();
-      subscriber.disconnect();
-      if (ownsClient) client.disconnect();
+      connections.disconnect();
     },
   };
 }

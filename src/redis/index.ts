@@ -1,1 +1,2 @@
+/** Public entry of the Redis broker. */
 export { type RedisBrokerOptions, redisBroker } from './broker.js';
