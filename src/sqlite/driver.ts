@@ -1,3 +1,5 @@
+/** Loading better-sqlite3 (an optional peer dependency) and the part of its API the broker uses. */
+
 import { createRequire } from 'node:module';
 
 /**

@@ -1,3 +1,5 @@
+/** The database file's layout: creating it, recognising it, and migrating older layouts. */
+
 import type { Database } from './driver.js';
 
 /**

@@ -1,0 +1,125 @@
+/**
+ * One group's transaction: inserts the new channels' rows, then the group's publications, their
+ * idempotency keys and the trimming they push out; on failure, puts the cached state back.
+ */
+
+import type { Publication } from '../broker/types.js';
+import type { Database } from './driver.js';
+import type { Batch, ChannelState, Op } from './state.js';
+import type { Statements } from './statements.js';
+import { TRIM_SLACK, trim } from './trim.js';
+
+export interface CommitContext {
+  db: Database;
+  sql: Statements;
+  /** Channels created in memory whose rows this commit inserts (removed once it succeeds). */
+  unsaved: Set<ChannelState>;
+  /** Channels whose trim ran out of budget: upkeep goes on with them. */
+  backlog: Set<string>;
+  /** How long an idempotency key is remembered. */
+  windowMs: number;
+}
+
+/** Commits the operations as one transaction; throws (all undone) if it cannot. */
+export function commit(ctx: CommitContext, ops: Op[]): Batch {
+  const { db, sql, unsaved, backlog, windowMs } = ctx;
+  const now = Date.now();
+  const undo = new Map<
+    ChannelState,
+    Pick<ChannelState, 'offset' | 'floor' | 'ttlMs' | 'lastTime'>
+  >();
+  const created: ChannelState[] = [];
+  const touched = new Set<ChannelState>();
+  const touchedHistory = new Set<ChannelState>();
+  sql.begin.run();
+  try {
+    for (const s of unsaved) {
+      const { lastInsertRowid } = sql.channelInsert.run(
+        s.name,
+        s.epoch,
+        s.offset,
+        s.floor,
+        s.ttlMs,
+        s.lastTime,
+        now,
+      );
+      s.id = Number(lastInsertRowid);
+      created.push(s);
+    }
+    for (const op of ops) {
+      if (op.kind === 'create') continue;
+      const s = op.state;
+      if (op.key !== undefined) {
+        const seen = sql.keyGet.get(s.id, op.key, now);
+        if (seen) {
+          op.result = { offset: seen.seq, epoch: seen.epoch, duplicate: true };
+          continue;
+        }
+      }
+      if (!undo.has(s))
+        undo.set(s, { offset: s.offset, floor: s.floor, ttlMs: s.ttlMs, lastTime: s.lastTime });
+      const time = Math.max(now, s.lastTime);
+      const publication: Publication = {
+        channel: s.name,
+        event: op.input.event,
+        data: op.input.data,
+        offset: op.ephemeral ? s.offset : s.offset + 1,
+        epoch: s.epoch,
+        time,
+      };
+      if (op.ephemeral) publication.ephemeral = true;
+      if (op.input.user !== undefined) publication.user = op.input.user;
+      if (op.input.exceptConnection !== undefined)
+        publication.exceptConnection = op.input.exceptConnection;
+      if (op.input.stream !== undefined) publication.stream = op.input.stream;
+      if (!op.ephemeral) {
+        s.offset = publication.offset;
+        s.lastTime = time;
+        touched.add(s);
+        const history = op.history;
+        if (history) {
+          sql.insert.run(s.id, s.offset, time, op.body);
+          s.ttlMs = history.ttlMs;
+          touchedHistory.add(s);
+          // What it pushes out goes now, so the table never holds more than the history plus
+          // this row, however many a commit carries. A floor that jumps (history made
+          // smaller) deletes a bounded slice; the backlog goes on in upkeep.
+          const previous = s.floor;
+          s.floor = Math.max(s.floor, s.offset - history.size + 1);
+          if (s.floor > previous) {
+            sql.deleteRange.run(s.id, Math.max(previous, s.floor - TRIM_SLACK), s.floor);
+            if (s.floor - previous > TRIM_SLACK) backlog.add(s.name);
+          }
+        }
+      }
+      if (op.key !== undefined)
+        sql.keyPut.run(s.id, op.key, publication.offset, s.epoch, now + windowMs);
+      op.result = { offset: publication.offset, epoch: s.epoch, duplicate: false };
+      op.publication = publication;
+    }
+    for (const s of touched)
+      sql.channelUpdate.run(s.offset, s.floor, s.ttlMs, s.lastTime, now, s.id);
+    // What aged out of these channels' history, a bounded slice each; the rest in upkeep.
+    for (const s of touchedHistory)
+      if (trim(sql, s.id, s.floor, s.ttlMs, now, TRIM_SLACK) === TRIM_SLACK) backlog.add(s.name);
+    sql.commit.run();
+  } catch (error) {
+    if (db.inTransaction) {
+      try {
+        sql.rollback.run();
+      } catch {
+        // SQLite rolled back already.
+      }
+    }
+    for (const [s, before] of undo) Object.assign(s, before);
+    for (const s of created) s.id = 0;
+    for (const op of ops) {
+      if (op.kind !== 'publish') continue;
+      delete op.result;
+      delete op.publication;
+    }
+    throw error;
+  }
+  for (const s of created) unsaved.delete(s);
+  return { ops, created };
+}
