@@ -2,14 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  ConfigError,
-  configWarnings,
-  envNames,
-  leaves,
-  loadConfig,
-  printableConfig,
-} from './config.js';
+import { ConfigError, loadConfig } from './config.js';
+import { envNames, leaves } from './config-keys.js';
+import { configWarnings, printableConfig } from './config-print.js';
 import { configSpec } from './schema.js';
 
 /**

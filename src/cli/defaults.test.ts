@@ -7,7 +7,8 @@ import { resolveLimits } from '../server/limits.js';
 import { logStream } from '../server/log-stream.js';
 import { metricsPlugin } from '../server/metrics.js';
 import { openApiDocument } from '../server/openapi.js';
-import { type Config, loadConfig } from './config.js';
+import { loadConfig } from './config.js';
+import type { Config } from './config-types.js';
 
 /**
  * The standalone server's defaults are the library's: an option left unset in the CLI

@@ -2,7 +2,8 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, configWarnings, loadConfig, printableConfig } from './config.js';
+import { ConfigError, loadConfig } from './config.js';
+import { configWarnings, printableConfig } from './config-print.js';
 import { helpText, referenceMarkdown } from './reference.js';
 
 /**

@@ -1,5 +1,6 @@
-import { envNames } from './config.js';
-import { configSpec, type ObjectSpec, PERMISSION_DOC, type Spec } from './schema.js';
+import { envNames } from './config-keys.js';
+import { configSpec } from './schema.js';
+import { type ObjectSpec, PERMISSION_DOC, type Spec } from './spec.js';
 
 /** The configuration reference, from the schema: `--help` text and the docs/operations.md table. */
 

@@ -15,8 +15,9 @@ import type {
   Server,
   ServerOptions,
 } from '../server/types.js';
-import { type ChannelConfig, type Config, configWarnings } from './config.js';
-import type { Permission } from './schema.js';
+import { configWarnings } from './config-print.js';
+import type { ChannelConfig, Config } from './config-types.js';
+import type { Permission } from './spec.js';
 
 /**
  * Runs the standalone server: turns a validated configuration into `createServer` options

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { leaves } from '../../src/cli/config.js';
+import { leaves } from '../../src/cli/config-keys.js';
 import { referenceMarkdown } from '../../src/cli/reference.js';
-import { configSpec, type ObjectSpec } from '../../src/cli/schema.js';
+import { configSpec } from '../../src/cli/schema.js';
+import type { ObjectSpec } from '../../src/cli/spec.js';
 import { DEFAULTS } from '../../src/server/defaults.js';
 import { openApiDocument } from '../../src/server/index.js';
 import { resolveLimits } from '../../src/server/limits.js';
