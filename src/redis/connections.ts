@@ -57,6 +57,7 @@ export function openConnections(options: RedisBrokerOptions): Connections {
     retryStrategy: (times: number) =>
       Math.round(Math.min(2_000, 50 * 2 ** Math.min(times, 6)) * (0.5 + Math.random() / 2)),
   };
+  const waits = new Map<Redis | Cluster, Promise<void>>();
   const ownsClient = options.redis === undefined;
   const client = (options.redis ??
     new Redis(options.url ?? 'redis://127.0.0.1:6379', clientOptions)) as Client;
@@ -134,22 +135,28 @@ export function openConnections(options: RedisBrokerOptions): Connections {
           `Broker unavailable: ${downReason(connection)}`,
         );
       }
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          connection.off('ready', onReady);
-          reject(
-            new SwitchboardError(
-              ErrorCode.UNAVAILABLE,
-              `Broker unavailable: Redis did not answer in time${lastError ? ` (${lastError.message})` : ''}`,
-            ),
-          );
-        }, connectTimeoutMs);
-        const onReady = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-        connection.once('ready', onReady);
-      });
+      // Every command waiting on one connection shares one wait (and one listener).
+      let waiting = waits.get(connection);
+      if (!waiting) {
+        waiting = new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => {
+            connection.off('ready', onReady);
+            reject(
+              new SwitchboardError(
+                ErrorCode.UNAVAILABLE,
+                `Broker unavailable: Redis did not answer in time${lastError ? ` (${lastError.message})` : ''}`,
+              ),
+            );
+          }, connectTimeoutMs);
+          const onReady = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+          connection.once('ready', onReady);
+        }).finally(() => waits.delete(connection!));
+        waits.set(connection, waiting);
+      }
+      await waiting;
     },
 
     healthy(): boolean {
