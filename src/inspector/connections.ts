@@ -21,6 +21,7 @@ export interface Tracked {
 export class ConnectionTable {
   private readonly byId = new Map<string, Tracked>();
   droppedConnections = 0;
+  private sweptAt = Number.NEGATIVE_INFINITY;
 
   /** `onForget` hears of every connection forgotten (evicted or past retention), not of clear(). */
   constructor(
@@ -30,7 +31,9 @@ export class ConnectionTable {
 
   /** Starts tracking a connection; undefined when the table is full of open ones. */
   open(opening: OpeningRecord): Tracked | undefined {
-    this.sweep(opening.connectedAt);
+    // At most once a second: a sweep walks every tracked connection, and a burst of thousands
+    // of connections made each open pay for all the others.
+    if (opening.connectedAt - this.sweptAt >= 1000) this.sweep(opening.connectedAt);
     if (this.byId.size >= this.limits.maxConnections && !this.evictOneClosed()) {
       this.droppedConnections++;
       return undefined;
@@ -89,6 +92,7 @@ export class ConnectionTable {
 
   /** Forgets closed connections past their retention. */
   sweep(now: number): void {
+    this.sweptAt = now;
     for (const [id, tracked] of this.byId) {
       const closedAt = tracked.record.closedAt;
       if (closedAt !== undefined && now - closedAt > this.limits.closedRetentionMs)

@@ -38,7 +38,7 @@ describe('FrameKeeper', () => {
     expect(texts(a)).toEqual(['two', 'three']);
     expect(a.record.droppedFrames).toBe(1);
     expect(keeper.droppedFrames).toBe(1);
-    expect(keeper.bytes).toBe(3 + 96 + 5 + 96);
+    expect(keeper.bytes).toBe(3 + 5);
   });
 
   it('cuts content to the per-frame bound at capture (text, and binary to its preview)', () => {
@@ -53,7 +53,7 @@ describe('FrameKeeper', () => {
   });
 
   it('evicts the oldest frame of any connection to stay within the byte budget', () => {
-    const { keeper, open, keep, texts } = setup({ maxTotalBytes: 3 * (96 + 2) });
+    const { keeper, open, keep, texts } = setup({ maxTotalBytes: 3 * 2 });
     const a = open('a');
     const b = open('b');
     keep(a, 'a1');
@@ -62,13 +62,13 @@ describe('FrameKeeper', () => {
     keep(b, 'b2');
     expect(texts(a)).toEqual(['a2']);
     expect(texts(b)).toEqual(['b1', 'b2']);
-    expect(keeper.bytes).toBeLessThanOrEqual(3 * (96 + 2));
+    expect(keeper.bytes).toBeLessThanOrEqual(3 * 2);
     expect(a.record.droppedFrames).toBe(1);
   });
 
   it('skips the entries of forgotten connections and compacts its queue', () => {
     const { keeper, table, open, keep, texts } = setup({
-      maxTotalBytes: 2 * (96 + 2),
+      maxTotalBytes: 2 * 2,
       maxFramesPerConnection: 1,
       closedRetentionMs: 0,
     });
@@ -82,7 +82,23 @@ describe('FrameKeeper', () => {
     keep(b, 'b1');
     keep(b, 'b2');
     expect(texts(b)).toEqual(['b2']);
-    expect(keeper.bytes).toBe(96 + 2);
+    expect(keeper.bytes).toBe(2);
+  });
+
+  it('counts one content kept by several connections once, until its last slot leaves', () => {
+    const { keeper, open, keep, texts } = setup({ maxFramesPerConnection: 1 });
+    const a = open('a');
+    const b = open('b');
+    const c = open('c');
+    const publication = 'p'.repeat(100);
+    for (const tracked of [a, b, c]) keep(tracked, publication);
+    expect(keeper.bytes).toBe(100);
+    keep(a, 'x');
+    keep(b, 'y');
+    expect(keeper.bytes).toBe(102);
+    keep(c, 'z');
+    expect(keeper.bytes).toBe(3);
+    expect([a, b, c].map(texts)).toEqual([['x'], ['y'], ['z']]);
   });
 
   it('clear() empties the budget', () => {

@@ -24,6 +24,13 @@ export class FrameKeeper {
   private orderFrames: KeptFrame[] = [];
   private orderSeqs: number[] = [];
   private orderHead = 0;
+  /**
+   * Slots the byte budget evicted, for the next frames to reuse: once the budget is reached it
+   * evicts one frame per frame kept, and allocating a fresh slot for each made garbage per frame.
+   */
+  private spare: KeptFrame[] = [];
+  /** The slot kept last: the next frame shares its content when it is the same string. */
+  private last: KeptFrame | undefined;
 
   constructor(private readonly limits: StoreLimits) {}
 
@@ -55,7 +62,7 @@ export class FrameKeeper {
       slot = tracked.frames.shift()!;
       this.dropped(tracked, slot);
     } else {
-      slot = blankFrame();
+      slot = this.spare.pop() ?? blankFrame();
     }
     const max = binary ? this.limits.hexPreviewBytes : this.limits.maxFrameBytes;
     const seq = ++this.seq;
@@ -74,32 +81,68 @@ export class FrameKeeper {
       sensitive,
       max,
     );
-    this.bytes += keptBytes(slot);
+    this.count(slot);
     tracked.frames.push(slot);
     this.liveFrames++;
     this.orderTracked.push(tracked);
     this.orderFrames.push(slot);
     this.orderSeqs.push(seq);
     while (this.bytes > this.limits.maxTotalBytes && this.dropOldestAnywhere());
-    if (this.queued > 2 * this.liveFrames + 1024) this.compact();
+    // Stale entries pile up behind the head (evicted by the budget) or after it (pushed out of a
+    // ring, or forgotten): either way the queue is rebuilt once they outnumber the live ones.
+    if (this.orderFrames.length > 2 * this.liveFrames + 1024) this.compact();
     return slot;
   }
 
   /** A forgotten connection's frames leave the budget (not counted as drops). */
   release(tracked: Tracked): void {
-    for (const frame of tracked.frames) this.bytes -= keptBytes(frame);
+    for (const frame of tracked.frames) this.uncount(frame);
     this.liveFrames -= tracked.frames.length;
+  }
+
+  /**
+   * Counts a filled slot's content, once per content: a publication fanned out to a thousand
+   * tracked connections is one string the gateway encoded once, and counting it a thousand times
+   * made the budget evict (a random other connection's oldest frame, per frame kept) long before
+   * memory was at stake.
+   */
+  private count(slot: KeptFrame): void {
+    const last = this.last;
+    this.last = slot;
+    if (
+      last !== undefined &&
+      last !== slot &&
+      last.seq !== 0 &&
+      typeof slot.content === 'string' &&
+      last.content === slot.content
+    ) {
+      const share = (last.share ??= { refs: 1 });
+      share.refs++;
+      slot.share = share;
+      return;
+    }
+    this.bytes += keptBytes(slot);
+  }
+
+  /** A slot leaves: its content leaves the budget with the last slot that holds it. */
+  private uncount(frame: KeptFrame): void {
+    const share = frame.share;
+    frame.share = undefined;
+    // Marks the slot dead, for the arrival queue and for sharing (see count).
+    frame.seq = 0;
+    if (share === undefined || --share.refs === 0) this.bytes -= keptBytes(frame);
   }
 
   /** Every connection was forgotten (and marked gone): nothing is kept any more. */
   clear(): void {
     this.bytes = 0;
+    this.last = undefined;
     this.liveFrames = 0;
     this.compact();
   }
 
   private dropped(tracked: Tracked, frame: KeptFrame): void {
-    this.bytes -= keptBytes(frame);
+    this.uncount(frame);
     this.liveFrames--;
     tracked.record.droppedFrames++;
     this.droppedFrames++;
@@ -113,27 +156,34 @@ export class FrameKeeper {
       if (!isLive(tracked, frame, this.orderSeqs[i]!)) continue;
       tracked.frames.shift();
       this.dropped(tracked, frame);
+      if (this.spare.length < SPARE_SLOTS) this.spare.push(frame);
       return true;
     }
     return false;
   }
 
+  /** Moves the live entries to the front, in place: rebuilding three arrays made garbage each time. */
   private compact(): void {
-    const tracked: Tracked[] = [];
-    const frames: KeptFrame[] = [];
-    const seqs: number[] = [];
-    for (let i = this.orderHead; i < this.orderFrames.length; i++) {
-      if (!isLive(this.orderTracked[i]!, this.orderFrames[i]!, this.orderSeqs[i]!)) continue;
-      tracked.push(this.orderTracked[i]!);
-      frames.push(this.orderFrames[i]!);
-      seqs.push(this.orderSeqs[i]!);
+    const tracked = this.orderTracked;
+    const frames = this.orderFrames;
+    const seqs = this.orderSeqs;
+    let live = 0;
+    for (let i = this.orderHead; i < frames.length; i++) {
+      if (!isLive(tracked[i]!, frames[i]!, seqs[i]!)) continue;
+      tracked[live] = tracked[i]!;
+      frames[live] = frames[i]!;
+      seqs[live] = seqs[i]!;
+      live++;
     }
-    this.orderTracked = tracked;
-    this.orderFrames = frames;
-    this.orderSeqs = seqs;
+    tracked.length = live;
+    frames.length = live;
+    seqs.length = live;
     this.orderHead = 0;
   }
 }
+
+/** Evicted slots kept for reuse: enough for a burst of evictions, not a second store. */
+const SPARE_SLOTS = 1024;
 
 /** Slots are reused once dropped, so a changed seq means the entry's frame is gone. */
 function isLive(tracked: Tracked, frame: KeptFrame, seq: number): boolean {

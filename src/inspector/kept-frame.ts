@@ -31,6 +31,16 @@ export interface KeptFrame {
   control: boolean;
   /** A close frame's code. */
   code: number | undefined;
+  /**
+   * Set when other slots hold the same content (one publication fanned out to several tracked
+   * connections): the content counts against the byte budget once, until its last slot leaves.
+   */
+  share: Share | undefined;
+}
+
+/** The slots that hold one content string. */
+export interface Share {
+  refs: number;
 }
 
 /** Every field present from the start keeps records compact (in-object) for V8. */
@@ -50,12 +60,15 @@ export const blankFrame = (): KeptFrame => ({
   sensitive: false,
   control: false,
   code: undefined,
+  share: undefined,
 });
 
-/** What a kept frame counts against the total byte budget: its content plus a fixed overhead. */
+/**
+ * What a kept frame's content counts against the total byte budget (the budget bounds text; the
+ * slots themselves are bounded by count: connections × frames per connection).
+ */
 export const keptBytes = (frame: KeptFrame): number =>
-  (typeof frame.content === 'string' ? frame.content.length : (frame.content?.byteLength ?? 0)) +
-  96;
+  typeof frame.content === 'string' ? frame.content.length : (frame.content?.byteLength ?? 0);
 
 /**
  * Overwrites a slot with a new frame, cutting its content to `max`. Allocates only for a cut.
@@ -115,4 +128,5 @@ export function fillFrame(
   slot.sensitive = sensitive;
   slot.control = false;
   slot.code = undefined;
+  slot.share = undefined;
 }
