@@ -6,7 +6,7 @@
 // corked ws with each goal's pass or miss, server CPU per operation beside every rate, and for
 // every rate which side saturated (server core or load generator), measured from both sides.
 //
-// Usage: node bench/run.mjs [--quick] [--only=fanout,channels,echo,inspector,slow,redis] [--echo=1x64,…]
+// Usage: node bench/run.mjs [--quick] [--only=fanout,channels,echo,inspector,slow,redis,proxy] [--echo=1x64,…]
 //          [--systems=switchboard,wscork,ws,socketio] [--runs=N] [--connections=N] [--same-user]
 //          [--update-docs]
 // Writes bench/results/latest.json and docs/bench.svg (--quick or a subset: bench/results/partial.json);
@@ -14,6 +14,7 @@
 // every server child under --cpu-prof.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
+import { proxyLines, runProxyBench } from './inspect-proxy.mjs';
 import {
   fmt,
   median,
@@ -438,6 +439,10 @@ if (wanted('redis') && SYSTEMS.includes('switchboard')) {
   await repeat('broker', RUNS, brokers, brokerCost);
   if (!redisUp) redisSkipped = `no Redis answered at ${process.env.REDIS_URL ?? '127.0.0.1:6379'}`;
 }
+// The recording proxy in front of another backend (bench/inspect-proxy.mjs): its own section.
+const proxyResults = wanted('proxy')
+  ? await runProxyBench({ quick, runs: quick ? 1 : 3, progress })
+  : undefined;
 if (process.stdout.isTTY) process.stdout.write('\n');
 
 // ── summary ──────────────────────────────────────────────────────────────────────────────────
@@ -904,6 +909,7 @@ console.log(printRow(header));
 console.log(widths.map((w) => '─'.repeat(w)).join('  '));
 for (const l of lines) console.log(printRow(l));
 if (redisSkipped) console.log(`\nRedis broker: skipped (${redisSkipped})`);
+if (proxyResults) console.log(`\n${proxyLines(proxyResults).join('\n')}`);
 
 const markdown = [
   `| ${header.join(' | ')} |`,
@@ -922,7 +928,7 @@ const partial =
 const jsonFile = partial ? 'bench/results/partial.json' : 'bench/results/latest.json';
 writeFileSync(
   new URL(jsonFile, root),
-  `${JSON.stringify({ date, machine, config, table: { machineLine, legend, markdown }, summary: rows, switchboard: own, runs: raw, durationSeconds: seconds }, null, 2)}\n`,
+  `${JSON.stringify({ date, machine, config, table: { machineLine, legend, markdown }, summary: rows, switchboard: own, proxy: proxyResults, runs: raw, durationSeconds: seconds }, null, 2)}\n`,
 );
 if (!partial) writeFileSync(new URL('docs/bench.svg', root), chart(rows, own));
 if (args.includes('--update-docs') && !partial) {
