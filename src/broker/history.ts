@@ -41,3 +41,14 @@ export function newEpoch(): string {
   crypto.getRandomValues(bytes);
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
+
+/**
+ * A latest value as `latest()` hands it out: for every subscriber, so without the connection
+ * its publisher left out (`exceptConnection`), and without the store's internal id.
+ */
+export function latestCopy(publication: Publication): Publication {
+  const copy = { ...publication };
+  delete copy.exceptConnection;
+  delete copy.id;
+  return copy;
+}

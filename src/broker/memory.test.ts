@@ -128,6 +128,21 @@ describe('memoryBroker', () => {
     await broker.close();
   });
 
+  it('keeps an idle channel while its latest values last, then forgets both', async () => {
+    vi.useFakeTimers({ toFake: ['Date', 'setInterval'] });
+    const broker = memoryBroker({ idleChannelTtlMs: 1000, sweepIntervalMs: 100 });
+    const latest = { maxEvents: 4, ttlMs: 5_000 };
+    const { epoch } = await broker.publish('c', { event: 'status', data: 'idle' }, { latest });
+    vi.advanceTimersByTime(3_000);
+    // Idle past its window, but a late joiner still needs the status: kept, epoch and all.
+    expect((await broker.latest('c')).map((p) => p.data)).toEqual(['idle']);
+    expect((await broker.history('c', { limit: 0 })).epoch).toBe(epoch);
+    vi.advanceTimersByTime(8_000);
+    expect(await broker.latest('c')).toEqual([]);
+    expect((await broker.history('c', { limit: 0 })).epoch).not.toBe(epoch);
+    await broker.close();
+  });
+
   it('ephemeral publications take no offset and are not kept', async () => {
     const broker = memoryBroker();
     const got: unknown[] = [];

@@ -1,5 +1,5 @@
 import { Delivery } from './delivery.js';
-import { answerHistory, newEpoch } from './history.js';
+import { answerHistory, latestCopy, newEpoch } from './history.js';
 import type {
   Broker,
   HistoryQuery,
@@ -35,6 +35,10 @@ interface ChannelState {
   lastActive: number;
   /** connection → member and when the entry lapses unless refreshed. */
   presence: Map<string, { member: PresenceMember; expiresAt: number }>;
+  /** event → its latest publication; Map order is update order, least recent first. */
+  latest: Map<string, Publication>;
+  /** When the latest values lapse: their ttl after the last one kept. */
+  latestUntil: number;
 }
 
 interface RememberedKey {
@@ -77,6 +81,7 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
       for (const [connection, entry] of state.presence) {
         if (entry.expiresAt <= now) state.presence.delete(connection);
       }
+      if (state.latestUntil <= now) state.latest.clear();
       forgetIfIdle(name, state, now);
     }
     for (const [key, remembered] of keys) {
@@ -95,6 +100,8 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
         history: [],
         presence: new Map(),
         lastActive: Date.now(),
+        latest: new Map(),
+        latestUntil: 0,
       };
       channels.set(channel, s);
     }
@@ -105,6 +112,7 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
   // recover from, so a returning subscriber is told `recovered: false`.
   function forgetIfIdle(channel: string, s: ChannelState, now: number): void {
     if (delivery.has(channel) || s.history.length > 0 || s.presence.size > 0) return;
+    if (s.latest.size > 0 && s.latestUntil > now) return;
     if (now - s.lastActive < idleTtlMs) return;
     channels.delete(channel);
     ttlByChannel.delete(channel);
@@ -149,6 +157,14 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
         ttlByChannel.set(channel, history.ttlMs);
         trim(s, now, history.ttlMs, history.size);
       }
+      const latest = opts.latest;
+      if (latest && latest.maxEvents > 0 && latest.ttlMs > 0) {
+        if (s.latestUntil <= now) s.latest.clear();
+        s.latest.delete(input.event);
+        s.latest.set(input.event, publication);
+        while (s.latest.size > latest.maxEvents) s.latest.delete(s.latest.keys().next().value!);
+        s.latestUntil = now + latest.ttlMs;
+      }
       const result: PublishResult = {
         offset: publication.offset,
         epoch: s.epoch,
@@ -184,6 +200,13 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
       const now = Date.now();
       trim(s, now, ttlByChannel.get(channel) ?? 0, s.history.length);
       return answerHistory(s, s.history, query);
+    },
+
+    async latest(channel: string): Promise<Publication[]> {
+      assertOpen();
+      const s = channels.get(channel);
+      if (!s || s.latestUntil <= Date.now()) return [];
+      return [...s.latest.values()].map(latestCopy);
     },
 
     async presenceAdd(channel, member, ttlMs) {

@@ -48,6 +48,22 @@ export interface PublishOptions {
   idempotencyKey?: string;
   /** Fan out without assigning an offset or keeping it (typing indicators, presence events). */
   ephemeral?: boolean;
+  /** Keep it as its event's latest value on the channel (ephemeral ones too): see `latest()`. */
+  latest?: LatestOptions;
+}
+
+/**
+ * A channel's latest value per event name, for late joiners (an agent's status, a progress bar).
+ * Kept apart from history: a snapshot, not part of the channel's sequence.
+ */
+export interface LatestOptions {
+  /**
+   * Distinct event names kept per channel. A publication of a new name when full evicts the
+   * least recently updated name.
+   */
+  maxEvents: number;
+  /** The channel's latest values are forgotten this long after its last publication kept as one. */
+  ttlMs: number;
 }
 
 export interface PublishResult extends StreamPosition {
@@ -92,6 +108,12 @@ export interface Broker {
   subscribe(channel: string, handler: PublicationHandler, onReset?: () => void): Promise<void>;
   unsubscribe(channel: string, handler: PublicationHandler): Promise<void>;
   history(channel: string, query?: HistoryQuery): Promise<HistoryResult>;
+  /**
+   * The latest publication of each event name kept with `latest`, least recently updated first.
+   * Each keeps the offset and epoch it was published with (an ephemeral one: the channel's
+   * position then), so they are a snapshot, never a position to recover from.
+   */
+  latest(channel: string): Promise<Publication[]>;
   /**
    * Records a connection as present. `ttlMs` bounds how long the entry outlives its node if the
    * node dies without removing it; live nodes call this again before it runs out.

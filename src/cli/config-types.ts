@@ -8,6 +8,8 @@ export interface ChannelConfig {
   presence: boolean;
   /** Off, or on with these settings (the library's `streams: boolean | { … }`). */
   streams: false | { timeoutMs: number; history: { size: number; ttlMs: number } };
+  /** Off, or on with these settings (the library's `latest: boolean | { … }`). */
+  latest: false | { maxEvents: number; ttlMs: number };
   ephemeral: string[];
   events: string[];
   subscribe: Permission;

@@ -62,6 +62,26 @@ export const channel: ObjectSpec = {
         },
       },
     },
+    latest: {
+      type: 'object',
+      toggle: true,
+      doc: "Keep each event's latest publication (an agent's status): subscribers get them first, marked, and `GET /api/latest` reads them. `true`, or a section with the settings below. Ephemeral events count; stream chunks do not.",
+      fields: {
+        maxEvents: {
+          type: 'integer',
+          doc: 'Event names kept; a new one when full evicts the least recently updated.',
+          default: DEFAULTS.latest.maxEvents,
+          min: 1,
+          max: 10_000,
+        },
+        ttlMs: {
+          type: 'integer',
+          doc: "The channel's latest values are forgotten this long (milliseconds) after the last one.",
+          default: DEFAULTS.latest.ttlMs,
+          min: 1,
+        },
+      },
+    },
     ephemeral: {
       type: 'list',
       doc: 'Events delivered to current subscribers only, never kept (e.g. `typing`).',

@@ -73,6 +73,9 @@ function channelOptions(
     ...(channel.streams && {
       streams: { timeoutMs: channel.streams.timeoutMs, history: channel.streams.history },
     }),
+    ...(channel.latest && {
+      latest: { maxEvents: channel.latest.maxEvents, ttlMs: channel.latest.ttlMs },
+    }),
     ...(channel.ephemeral.length > 0 && { ephemeral: channel.ephemeral }),
     ...(channel.events.length > 0 && {
       events: Object.fromEntries(channel.events.map((event) => [event, null])),

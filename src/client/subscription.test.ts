@@ -138,3 +138,63 @@ describe('Subscription resync', () => {
     expect(queued).toHaveLength(2);
   });
 });
+
+describe('Subscription latest values', () => {
+  const latest = (event: string, data: unknown, offset?: number): MessageFrame => ({
+    type: 'message',
+    channel: 'chat:a',
+    event,
+    data,
+    ...(offset === undefined ? { ephemeral: true } : { offset, epoch: 'e' }),
+    latest: true,
+  });
+
+  it('takes marked values outside its position, then keeps each event live', async () => {
+    const { sub, queued, got } = setup();
+    const marked: unknown[] = [];
+    sub.on('*', (_data, meta) => marked.push(meta.latest ?? false));
+    const answer = sub.request();
+    // Old offsets, before the reply: a snapshot, not a position.
+    expect(sub.deliver(latest('status', 'thinking', 3))).toBe(true);
+    expect(sub.deliver(latest('progress', 80))).toBe(true);
+    answer.resolve({ offset: 9, epoch: 'e', latest: 2 } as never);
+    expect(sub.position).toEqual({ offset: 9, epoch: 'e' });
+    expect([sub.latest('status'), sub.latest('progress')]).toEqual(['thinking', 80]);
+    // Once subscribed, an old offset marked latest is still no rollback and no reason to resync.
+    expect(sub.deliver(latest('status', 'again', 2))).toBe(true);
+    expect(sub.deliver(message(10))).toBe(true);
+    expect(sub.position).toEqual({ offset: 10, epoch: 'e' });
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(queued).toHaveLength(0);
+    expect(got).toEqual(['thinking', 80, 'again', 10]);
+    expect(marked).toEqual([true, true, true, false]);
+    expect([sub.latest('n'), sub.latest('status'), sub.latest('progress')]).toEqual([
+      10,
+      'again',
+      80,
+    ]);
+  });
+
+  it('keeps at most 256 event names, dropping the least recently updated; no stream chunks or $ events', () => {
+    const { sub } = setup();
+    sub.request().resolve({ offset: 0, epoch: 'e' } as never);
+    const live = (event: string, data: unknown, extra = {}) =>
+      sub.deliver({ type: 'message', channel: 'chat:a', event, data, ephemeral: true, ...extra });
+    for (let i = 0; i < 256; i++) live(`e${i}`, i);
+    live('e0', 'again'); // now the most recent: e1 goes next
+    live('e256', 256);
+    expect([sub.latest('e0'), sub.latest('e1'), sub.latest('e2'), sub.latest('e256')]).toEqual([
+      'again',
+      undefined,
+      2,
+      256,
+    ]);
+    live('$join', { user: 'bob' });
+    live('reply', 'tok', { stream: { id: 's', seq: 1 } });
+    expect([sub.latest('$join'), sub.latest('reply'), sub.latest('e2')]).toEqual([
+      undefined,
+      undefined,
+      2,
+    ]);
+  });
+});

@@ -34,6 +34,11 @@ export interface MessageMeta {
   user?: string;
   /** Set on stream chunks: the stream's id, the chunk's sequence number, open/end/error. */
   stream?: StreamMarker;
+  /**
+   * A latest value sent on subscribe (channels with `latest`), before live ones: a snapshot that
+   * may predate this subscription or repeat one seen before. It carries no offset.
+   */
+  latest?: true;
 }
 
 export interface SubscribedEvent extends StreamPosition {
@@ -119,6 +124,11 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   #resyncedAt = 0;
   /** The next subscribe after a refusal, a timeout or a resync (at most one is ever pending). */
   #resubscribeTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * Event → its latest data, least recently updated first: at most 256 names (above a `latest`
+   * channel's default cap, 64; a bound on other channels), the least recently updated dropped.
+   */
+  #latest = new Map<string, unknown>();
 
   constructor(
     readonly channel: string,
@@ -163,6 +173,15 @@ export class Subscription extends Emitter<SubscriptionEvents> {
       end: (final) => send(final, 'end'),
       fail: (message) => send({ error: message }, 'error'),
     };
+  }
+
+  /**
+   * The latest data of `event` this subscription knows: on a `latest` channel the subscribe
+   * delivers each event's value from before it, then live publications update it (on any
+   * channel, the last one seen). Undefined when none is known.
+   */
+  latest<T = unknown>(event: string): T | undefined {
+    return this.#latest.get(event) as T | undefined;
   }
 
   /** Resolves once subscribed (immediately if it already is); rejects if the server refuses. */
@@ -298,11 +317,13 @@ export class Subscription extends Emitter<SubscriptionEvents> {
    * the subscription resubscribes from `position`, and this returns false. Before the subscribe
    * reply (stream chunks in progress come ahead of it) anything newer is taken. The sender's own
    * `exceptSelf` publications arrive without data (`own`): they move the position, nothing else.
+   * Latest values (`latest`, before the reply) carry old offsets: they stay out of all that.
    */
   deliver(frame: MessageFrame): boolean {
-    const { offset, epoch } = frame;
-    const meta: MessageMeta = { channel: this.channel, event: frame.event };
-    if (offset !== undefined && epoch !== undefined) {
+    const { offset, epoch, event } = frame;
+    const meta: MessageMeta = { channel: this.channel, event };
+    if (frame.latest) meta.latest = true;
+    else if (offset !== undefined && epoch !== undefined) {
       const where = step(this.position, offset, epoch);
       if (this.#resyncing || where === 'seen') return true;
       if (this.state === 'subscribed' && where !== 'next') {
@@ -317,7 +338,14 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     if (frame.own === true) return true;
     if (frame.user !== undefined) meta.user = frame.user;
     if (frame.stream !== undefined) meta.stream = frame.stream;
-    this.emit(frame.event, frame.data, meta);
+    // As the server keeps them: no stream chunks, none of its own `$` events.
+    if (!frame.stream && event[0] !== '$') {
+      const latest = this.#latest;
+      latest.delete(event);
+      latest.set(event, frame.data);
+      if (latest.size > 256) latest.delete(latest.keys().next().value!);
+    }
+    this.emit(event, frame.data, meta);
     this.emit('*', frame.data, meta);
     return true;
   }

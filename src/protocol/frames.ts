@@ -144,6 +144,13 @@ export interface MessageFrame {
    * offset is not mistaken for a gap. Not shown to handlers.
    */
   own?: true;
+  /**
+   * A latest value of a `latest` channel, sent on subscribe before the reply: the channel's most
+   * recent publication of this event, with the offset and epoch it was published with. A
+   * snapshot, not part of the channel's sequence: receivers keep it out of their position,
+   * dedup and gap checks.
+   */
+  latest?: true;
 }
 export interface ServerPingFrame {
   type: 'ping';
@@ -198,6 +205,11 @@ export interface SubscribeReply {
   epoch: string;
   /** Set when the subscribe carried `since`: whether every missed publication follows. */
   recovered?: boolean;
+  /**
+   * Present on `latest` channels: how many event names' latest values the channel keeps (they
+   * came ahead of this reply, marked `latest`).
+   */
+  latest?: number;
 }
 export interface PublishReply {
   offset: number;

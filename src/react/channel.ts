@@ -91,7 +91,8 @@ export function useChannel<Events extends EventMap = EventMap>(
       );
     };
     const offMessage = sub.on('*', (data, meta) => {
-      if (meta.ephemeral) return;
+      // Latest values are a snapshot out of the channel's order (useLatest shows them).
+      if (meta.ephemeral || meta.latest) return;
       store.push({ event: meta.event as keyof Events & string, data, meta });
     });
     let first = true;

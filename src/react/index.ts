@@ -9,6 +9,7 @@
 
 export { type ChannelMessage, type UseChannelOptions, useChannel } from './channel.js';
 export { useConnectionState, useRequest } from './connection.js';
+export { useLatest } from './latest.js';
 export { usePresence } from './presence.js';
 export { SwitchboardProvider, type SwitchboardProviderProps, useClient } from './provider.js';
 export { type StreamState, useStreams } from './streams.js';

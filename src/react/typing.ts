@@ -30,7 +30,8 @@ export function useTyping(channel: string, options: UseTypingOptions = {}) {
   };
   useEvent(channel, event, (_data, meta) => {
     const user = meta.user;
-    if (!user || user === client?.userId) return;
+    // A kept notice from before this subscribe (a `latest` channel) says nothing about now.
+    if (!user || meta.latest || user === client?.userId) return;
     clearTimeout(timers.current.get(user));
     timers.current.set(
       user,

@@ -1,6 +1,6 @@
 /** The Redis broker: its commands (publish, history, presence) over the shared delivery core. */
 import { Delivery } from '../broker/delivery.js';
-import { answerHistory, newEpoch } from '../broker/history.js';
+import { answerHistory, latestCopy, newEpoch } from '../broker/history.js';
 import type {
   Broker,
   HistoryQuery,
@@ -219,6 +219,8 @@ export function redisBroker(options: RedisBrokerOptions = {}): Broker {
           `${t}:meta`,
           `${t}:hist`,
           `${t}:idem:${key}`,
+          `${t}:last`,
+          `${t}:lastord`,
           newEpoch(),
           JSON.stringify(stored),
           opts.history?.size ?? 0,
@@ -229,6 +231,9 @@ export function redisBroker(options: RedisBrokerOptions = {}): Broker {
           pubsubName(channel),
           sharded ? 1 : 0,
           1,
+          opts.latest && opts.latest.ttlMs > 0 ? opts.latest.maxEvents : 0,
+          opts.latest?.ttlMs ?? 0,
+          input.event,
         );
       } catch (error) {
         throw publishFailure(error);
@@ -257,6 +262,17 @@ export function redisBroker(options: RedisBrokerOptions = {}): Broker {
     async history(channel: string, query?: HistoryQuery): Promise<HistoryResult> {
       const { position, kept } = await read(channel);
       return answerHistory(position, kept, query);
+    },
+
+    async latest(channel: string): Promise<Publication[]> {
+      await ready(client);
+      let entries: string[];
+      try {
+        entries = await client.sbLatest(`${tag(channel)}:last`, `${tag(channel)}:lastord`);
+      } catch (error) {
+        throw unavailable(error);
+      }
+      return entries.map((e) => latestCopy(decode(channel, e)));
     },
 
     async presenceAdd(channel: string, member: PresenceMember, ttlMs: number): Promise<void> {

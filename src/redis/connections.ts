@@ -5,11 +5,21 @@
 import { type Cluster, Redis } from 'ioredis';
 import { ErrorCode, SwitchboardError } from '../protocol/errors.js';
 import type { RedisBrokerOptions } from './options.js';
-import { FENCE, POSITION, PRESENCE_ADD, PRESENCE_LIST, PUBLISH, READ, TOUCH } from './scripts.js';
+import {
+  FENCE,
+  LATEST,
+  POSITION,
+  PRESENCE_ADD,
+  PRESENCE_LIST,
+  PUBLISH,
+  READ,
+  TOUCH,
+} from './scripts.js';
 
 interface Scripts {
   sbPublish(...args: (string | number)[]): Promise<[number, string]>;
   sbRead(...args: (string | number)[]): Promise<string[]>;
+  sbLatest(...args: (string | number)[]): Promise<string[]>;
   sbTouch(...args: (string | number)[]): Promise<number>;
   sbPosition(...args: (string | number)[]): Promise<[string | null, string | null]>;
   sbFence(...args: (string | number)[]): Promise<string>;
@@ -69,8 +79,9 @@ export function openConnections(options: RedisBrokerOptions): Connections {
       ? client.duplicate([], sharded ? { shardedSubscribers: true } : {})
       : client.duplicate();
   for (const [name, numberOfKeys, lua] of [
-    ['sbPublish', 3, PUBLISH],
+    ['sbPublish', 5, PUBLISH],
     ['sbRead', 2, READ],
+    ['sbLatest', 2, LATEST],
     ['sbPosition', 1, POSITION],
     ['sbFence', 2, FENCE],
     ['sbTouch', 1, TOUCH],

@@ -8,10 +8,16 @@
  */
 
 /**
- * KEYS: meta, history, idempotency key.
+ * KEYS: meta, history, idempotency key, latest values (hash event → entry), their update order
+ *       (zset event → rank).
  * ARGV: epoch candidate, payload json, history size, history ttl ms, idempotency ttl ms,
- *       ephemeral (0/1), idle retention ms, pub/sub channel, sharded (0/1), has key (0/1).
+ *       ephemeral (0/1), idle retention ms, pub/sub channel, sharded (0/1), has key (0/1),
+ *       latest max events (0: not kept as latest), latest ttl ms, event.
  * Returns [1, "offset|epoch"] when published, [0, "offset|epoch"] for a repeated key.
+ *
+ * A latest value is written in the same script as its offset, so the two never disagree. Ranks
+ * only grow (the highest plus one), so the lowest is the least recently updated event: the one
+ * evicted when the channel has more names than it keeps.
  */
 export const PUBLISH = `
 local meta, hist, idem = KEYS[1], KEYS[2], KEYS[3]
@@ -46,6 +52,22 @@ else
   redis.call('PUBLISH', ARGV[8], encoded)
 end
 if ARGV[10] == '1' then redis.call('SET', idem, offset .. '|' .. epoch, 'PX', ARGV[5]) end
+local most = tonumber(ARGV[11])
+if most > 0 then
+  local last, order = KEYS[4], KEYS[5]
+  local top = redis.call('ZREVRANGE', order, 0, 0, 'WITHSCORES')
+  local rank = 1
+  if top[2] then rank = tonumber(top[2]) + 1 end
+  redis.call('HSET', last, ARGV[13], encoded)
+  redis.call('ZADD', order, rank, ARGV[13])
+  local over = redis.call('ZCARD', order) - most
+  if over > 0 then
+    local evicted = redis.call('ZPOPMIN', order, over)
+    for i = 1, #evicted, 2 do redis.call('HDEL', last, evicted[i]) end
+  end
+  redis.call('PEXPIRE', last, ARGV[12])
+  redis.call('PEXPIRE', order, ARGV[12])
+end
 return {1, offset .. '|' .. epoch}
 `;
 
@@ -64,6 +86,16 @@ end
 if redis.call('PTTL', meta) < tonumber(ARGV[2]) then redis.call('PEXPIRE', meta, ARGV[2]) end
 local result = {redis.call('HGET', meta, 'offset'), epoch, redis.call('HGET', meta, 'ttl') or '0'}
 for _, entry in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do table.insert(result, entry) end
+return result
+`;
+
+/** KEYS: latest values, their update order. Returns the entries, least recently updated first. */
+export const LATEST = `
+local result = {}
+for _, event in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  local entry = redis.call('HGET', KEYS[1], event)
+  if entry then table.insert(result, entry) end
+end
 return result
 `;
 

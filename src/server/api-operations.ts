@@ -10,6 +10,7 @@ import {
   channelOnly,
   type JsonSchema,
   keySchema,
+  latestPublication,
   nameSchema,
   okResult,
   position,
@@ -27,6 +28,7 @@ import {
   publishShaped,
 } from './api-server.js';
 import { STREAM_PACE, type StreamOutcome, streamBody } from './api-streams.js';
+import { latestSettings } from './channels/policy.js';
 import { DEFAULTS } from './defaults.js';
 
 /**
@@ -299,6 +301,37 @@ export const operations: readonly Operation[] = [
     },
   },
   {
+    method: 'GET',
+    path: '/latest',
+    operationId: 'latest',
+    summary:
+      "A `latest` channel's most recent publication of each event name (or of one), least recently updated first: what a subscriber gets first, e.g. an agent's current status.",
+    parameters: [
+      {
+        name: 'channel',
+        in: 'query',
+        required: true,
+        description: 'The channel.',
+        schema: nameSchema,
+      },
+      { name: 'event', in: 'query', description: 'Only this event.', schema: nameSchema },
+    ],
+    response: {
+      type: 'object',
+      required: ['publications'],
+      properties: { publications: { type: 'array', items: latestPublication } },
+    },
+    async handle(server, query) {
+      const channel = name(query, 'channel');
+      if (!latestSettings(channelRule(server, channel).options))
+        throw new SwitchboardError(ErrorCode.FORBIDDEN, 'The channel keeps no latest values');
+      const event = query.event === undefined ? undefined : name(query, 'event');
+      const kept = await server.latest(channel);
+      return { publications: event === undefined ? kept : kept.filter((p) => p.event === event) };
+    },
+    errors: { 403: "FORBIDDEN: the channel's pattern does not enable `latest`." },
+  },
+  {
     method: 'POST',
     path: '/presence',
     operationId: 'presence',
@@ -367,6 +400,20 @@ export const operations: readonly Operation[] = [
         schema: keySchema,
       },
       {
+        name: 'id',
+        in: 'query',
+        description:
+          "The stream's id (default a random one): name it to refer to the stream before it ends, e.g. in status updates about the reply. 403 FORBIDDEN while a stream with this id is in progress on the channel.",
+        schema: keySchema,
+      },
+      {
+        name: 'data',
+        in: 'query',
+        description:
+          "The open marker's data, as JSON text (e.g. who is answering); held to `limits.maxMessageBytes`.",
+        schema: { type: 'string' },
+      },
+      {
         name: 'Idempotency-Key',
         in: 'header',
         description: 'Idempotency key: a retry with it gets the first answer, not a second stream.',
@@ -376,7 +423,7 @@ export const operations: readonly Operation[] = [
     response: streamResult,
     streamed: streamBodies,
     errors: {
-      403: "FORBIDDEN: the channel's pattern does not enable streams.",
+      403: "FORBIDDEN: the channel's pattern does not enable streams, or a stream with the given `id` is in progress on it.",
       408: "TIMEOUT: the body sent nothing for the channel's `streams.timeoutMs`: the stream was ended with an error marker, and the connection is closed.",
       409: 'UNAVAILABLE: a stream with this idempotency key is still in progress; nothing was done: retry after `Retry-After` seconds.',
     },

@@ -87,6 +87,19 @@ export const publication = {
   },
 } as const;
 
+/** A latest value (`GET /latest`): a publication as the channel keeps it for late joiners. */
+export const latestPublication = {
+  ...publication,
+  properties: {
+    ...publication.properties,
+    ephemeral: {
+      const: true,
+      description:
+        "Published as ephemeral: `offset` is then the channel's position when it went out, not its own.",
+    },
+  },
+} as const;
+
 export const channelOnly = {
   type: 'object',
   required: ['channel'],

@@ -25,6 +25,7 @@ export type ApiServer = Pick<
   | 'publish'
   | 'stream'
   | 'history'
+  | 'latest'
   | 'presence'
   | 'sendToUser'
   | 'disconnectUserEverywhere'

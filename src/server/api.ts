@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode, SwitchboardError } from '../protocol/errors.js';
 import { BodyReader } from './api-body.js';
-import { checkShape } from './api-checks.js';
+import { type Body, checkShape, malformed } from './api-checks.js';
 import { type ErrorAnswer, errorResponse } from './api-errors.js';
 import {
   type ApiServer,
@@ -12,7 +12,7 @@ import {
 } from './api-operations.js';
 import { StreamKeys } from './api-stream-keys.js';
 import { DEFAULTS } from './defaults.js';
-import { bearerToken, pathOf, readJsonBody, secretMatcher, sendJson } from './http.js';
+import { bearerToken, pathOf, queryOf, readJsonBody, secretMatcher, sendJson } from './http.js';
 import { openApiDocument } from './openapi.js';
 import type { ApiOptions } from './types.js';
 
@@ -147,7 +147,10 @@ export function apiHandler(server: ApiServer, options: ApiOptions) {
       }
       if (!operation.handle)
         throw new SwitchboardError(ErrorCode.BAD_FRAME, 'Unsupported Content-Type');
-      const json = operation.method === 'POST' ? await readJsonBody(request, maxBodyBytes) : {};
+      const json =
+        operation.method === 'POST'
+          ? await readJsonBody(request, maxBodyBytes)
+          : queryBody(request, operation);
       if (operation.body) checkShape(json, operation.body);
       sendJson(response, 200, await operation.handle(server, json, context));
     } catch (error) {
@@ -155,4 +158,16 @@ export function apiHandler(server: ApiServer, options: ApiOptions) {
     }
     return true;
   };
+}
+
+/** A GET operation's query, as its body: only the parameters it documents, each at most once. */
+function queryBody(request: IncomingMessage, operation: Operation): Body {
+  const known = new Set(operation.parameters?.map((p) => p.in === 'query' && p.name));
+  const body: Body = {};
+  for (const [key, value] of queryOf(request)) {
+    if (!known.has(key)) throw malformed(`Unknown query parameter "${key.slice(0, 64)}"`);
+    if (Object.hasOwn(body, key)) throw malformed(`"${key}" is given more than once`);
+    body[key] = value;
+  }
+  return body;
 }

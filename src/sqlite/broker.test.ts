@@ -222,7 +222,10 @@ describe('sqliteBroker', () => {
           .all()
           .map((t) => t.name),
       ]),
-    ).toEqual([SCHEMA_VERSION, ['channels', 'idempotency', 'publications', 'sqlite_sequence']]);
+    ).toEqual([
+      SCHEMA_VERSION,
+      ['channels', 'idempotency', 'latest', 'publications', 'sqlite_sequence'],
+    ]);
     expect(count(file, 'publications')).toBe(5); // 4…8: a size of 5 pushed 3 out
   });
 
@@ -308,6 +311,34 @@ describe('sqliteBroker', () => {
     const { epoch } = await broker.history('live', { limit: 0 });
     await sleep(300);
     expect((await broker.history('live', { limit: 0 })).epoch).toBe(epoch);
+  });
+
+  it('keeps latest values through a restart, with the channel forgotten, and deletes them on disk once lapsed', async () => {
+    const file = tempFile();
+    const before = sqliteBroker({ file });
+    const latest = { maxEvents: 2, ttlMs: 60_000 };
+    const first = await before.publish('agent', { event: 'status', data: 'thinking' }, { latest });
+    await before.publish('agent', { event: 'progress', data: 80 }, { ephemeral: true, latest });
+    await before.close();
+    const after = open(file, { sweepIntervalMs: 10, idleChannelTtlMs: 0 });
+    expect((await after.latest('agent')).map((p) => [p.event, p.data, p.channel])).toEqual([
+      ['status', 'thinking', 'agent'],
+      ['progress', 80, 'agent'],
+    ]);
+    // The idle channel's row is forgotten (a new epoch next time); its latest values are not.
+    await sleep(300);
+    expect((await after.history('agent', { limit: 0 })).epoch).not.toBe(first.epoch);
+    expect(await after.latest('agent')).toHaveLength(2);
+    await after.publish(
+      'agent',
+      { event: 'task', data: 'x' },
+      { latest: { ...latest, ttlMs: 50 } },
+    );
+    expect((await after.latest('agent')).map((p) => p.event)).toEqual(['progress', 'task']);
+    await sleep(300);
+    expect(await after.latest('agent')).toEqual([]);
+    await after.close();
+    expect(count(file, 'latest')).toBe(0);
   });
 
   it('expires idempotency keys after their window, on disk too', async () => {

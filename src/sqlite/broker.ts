@@ -116,7 +116,9 @@ export function sqliteBroker(options: SqliteBrokerOptions): Broker {
       s.activeAt = Date.now();
       const ephemeral = opts.ephemeral === true;
       const key = opts.idempotencyKey;
-      if (ephemeral && key === undefined && writer.idle()) {
+      const latest =
+        opts.latest && opts.latest.maxEvents > 0 && opts.latest.ttlMs > 0 ? opts.latest : undefined;
+      if (ephemeral && key === undefined && !latest && writer.idle()) {
         // Nothing ahead of it to keep order with, nothing to write: out at once.
         const publication: Publication = {
           channel,
@@ -155,6 +157,7 @@ export function sqliteBroker(options: SqliteBrokerOptions): Broker {
           body,
           key,
           ephemeral,
+          latest,
           resolve,
           reject,
         }),
@@ -181,6 +184,13 @@ export function sqliteBroker(options: SqliteBrokerOptions): Broker {
       assertOpen();
       const s = await writer.ensure(channel);
       return readHistory(sql, channel, s, query);
+    },
+
+    async latest(channel: string): Promise<Publication[]> {
+      assertOpen();
+      return sql.latestOf
+        .all(channel, Date.now())
+        .map((row) => ({ ...(JSON.parse(row.publication) as Publication), channel }));
     },
 
     async presenceAdd(channel: string, member: PresenceMember, ttlMs: number): Promise<void> {

@@ -3,6 +3,7 @@
  * idempotency keys and the trimming they push out; on failure, puts the cached state back.
  */
 
+import { latestCopy } from '../broker/history.js';
 import type { Publication } from '../broker/types.js';
 import type { Database } from './driver.js';
 import type { Batch, ChannelState, Op } from './state.js';
@@ -92,6 +93,7 @@ export function commit(ctx: CommitContext, ops: Op[]): Batch {
           }
         }
       }
+      if (op.latest) keepLatest(sql, publication, op.latest.maxEvents, now + op.latest.ttlMs);
       if (op.key !== undefined)
         sql.keyPut.run(s.id, op.key, publication.offset, s.epoch, now + windowMs);
       op.result = { offset: publication.offset, epoch: s.epoch, duplicate: false };
@@ -122,4 +124,17 @@ export function commit(ctx: CommitContext, ops: Op[]): Batch {
   }
   for (const s of created) unsaved.delete(s);
   return { ops, created };
+}
+
+/** Keeps the publication as its event's latest value; the channel's oldest names go past `max`. */
+function keepLatest(sql: Statements, publication: Publication, max: number, expiresAt: number) {
+  const { channel, ...kept } = latestCopy(publication);
+  sql.latestRenew.run(expiresAt, channel);
+  sql.latestPut.run({
+    channel,
+    event: publication.event,
+    expiresAt,
+    publication: JSON.stringify(kept),
+  });
+  sql.latestEvict.run({ channel, keep: max });
 }

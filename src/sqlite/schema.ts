@@ -9,9 +9,31 @@ import type { Database } from './driver.js';
  */
 
 /** The layout this version writes and reads. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 /** 'SWBD': marks a file as Switchboard's, so another application's database is never taken over. */
 export const APPLICATION_ID = 0x53574244;
+
+/**
+ * v2 adds to v1:
+ *
+ * latest: each channel's latest publication per event name (channels with `latest`), keyed by
+ *   the channel's name, apart from its row: a snapshot outlives the channel's history and epoch.
+ *   `rank` grows with each update (the lowest is evicted first when a channel keeps too many
+ *   names); `expires_at` is the same for all of a channel's values (renewed by each one kept).
+ *   `publication` is its JSON without the channel.
+ */
+const V2 = `
+CREATE TABLE latest (
+  channel TEXT NOT NULL,
+  event TEXT NOT NULL,
+  rank INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  publication TEXT NOT NULL,
+  PRIMARY KEY (channel, event)
+);
+CREATE INDEX latest_rank ON latest (channel, rank);
+CREATE INDEX latest_expiry ON latest (expires_at);
+`;
 
 /**
  * v1.
@@ -119,6 +141,9 @@ const migrations: ((db: Database, now: number) => void)[] = [
     }
     db.exec('DROP TABLE history_v0; DROP TABLE channels_v0;');
   },
+  function v1ToV2(db) {
+    db.exec(V2);
+  },
 ];
 
 /**
@@ -138,6 +163,7 @@ export function prepareSchema(db: Database, file: string, now: number): void {
       .all();
     if (applicationId === 0 && version === 0 && tables.length === 0) {
       db.exec(V1);
+      db.exec(V2);
       db.pragma(`application_id = ${APPLICATION_ID}`);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
     } else if (applicationId !== APPLICATION_ID) {

@@ -1,6 +1,12 @@
 /** The shapes the SQLite broker's parts share: rows, cached channel state, queued operations. */
 
-import type { HistoryOptions, Publication, PublishInput, PublishResult } from '../broker/types.js';
+import type {
+  HistoryOptions,
+  LatestOptions,
+  Publication,
+  PublishInput,
+  PublishResult,
+} from '../broker/types.js';
 
 /** What a history row holds besides its channel, offset, epoch and time. */
 export type Stored = Pick<Publication, 'event' | 'data' | 'user' | 'exceptConnection' | 'stream'>;
@@ -54,6 +60,8 @@ export interface PublishOp {
   body: string;
   key: string | undefined;
   ephemeral: boolean;
+  /** Kept as its event's latest value with these options; undefined: not kept. */
+  latest: LatestOptions | undefined;
   resolve(result: PublishResult): void;
   reject(error: unknown): void;
   result?: PublishResult;

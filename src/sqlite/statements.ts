@@ -40,6 +40,24 @@ export function prepareStatements(db: Database) {
     keptNewest: db.prepare<HistoryRow>(
       'SELECT seq, time, body FROM publications WHERE channel = ? AND seq >= ? AND seq <= ? AND time > ? ORDER BY seq DESC LIMIT ?',
     ),
+    // A channel's values lapse together: each one kept renews them all (a handful of rows).
+    latestPut: db.prepare(
+      `INSERT INTO latest (channel, event, rank, expires_at, publication)
+       VALUES (@channel, @event, coalesce((SELECT max(rank) FROM latest WHERE channel = @channel), 0) + 1, @expiresAt, @publication)
+       ON CONFLICT (channel, event) DO UPDATE SET rank = excluded.rank, expires_at = excluded.expires_at, publication = excluded.publication`,
+    ),
+    latestRenew: db.prepare('UPDATE latest SET expires_at = ? WHERE channel = ?'),
+    // Everything from the (max + 1)-th newest down: the least recently updated names.
+    latestEvict: db.prepare(
+      `DELETE FROM latest WHERE channel = @channel AND rank <= (
+         SELECT rank FROM latest WHERE channel = @channel ORDER BY rank DESC LIMIT 1 OFFSET @keep)`,
+    ),
+    latestOf: db.prepare<{ publication: string }>(
+      'SELECT publication FROM latest WHERE channel = ? AND expires_at > ? ORDER BY rank',
+    ),
+    latestExpire: db.prepare(
+      'DELETE FROM latest WHERE rowid IN (SELECT rowid FROM latest WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)',
+    ),
     keyGet: db.prepare<{ seq: number; epoch: string }>(
       'SELECT seq, epoch FROM idempotency WHERE channel = ? AND key = ? AND expires_at > ?',
     ),

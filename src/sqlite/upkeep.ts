@@ -1,6 +1,7 @@
 /**
- * Background upkeep, in bounded steps on a timer: expired idempotency keys and presence, history
- * trimmed that aged out while nobody published, idle channels forgotten and their cache dropped.
+ * Background upkeep, in bounded steps on a timer: expired idempotency keys, latest values and
+ * presence, history trimmed that aged out while nobody published, idle channels forgotten and
+ * their cache dropped.
  */
 
 import type { Delivery } from '../broker/delivery.js';
@@ -92,7 +93,8 @@ export class Upkeep {
     sql.begin.run();
     try {
       const expired = sql.keysExpire.run(now, budget).changes;
-      const more = expired === budget;
+      const lapsed = sql.latestExpire.run(now, budget).changes;
+      const more = expired === budget || lapsed === budget;
       for (const name of backlog) {
         if (budget <= 0) break;
         const s = cache.get(name);

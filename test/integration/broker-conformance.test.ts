@@ -228,6 +228,73 @@ describe.each(subjects)('$name conformance', ({ nodes }) => {
     expect(got[0]).toMatchObject({ stream: { id: 's1', seq: 3 }, exceptConnection: 'c9' });
   });
 
+  it('keeps the latest publication of each event name, ephemeral ones too, for every node', async () => {
+    const [a, b] = nodes(2);
+    const latest = { maxEvents: 10, ttlMs: 60_000 };
+    await a!.publish('agent', { event: 'status', data: 'idle' }, { history, latest });
+    await a!.publish('agent', { event: 'log', data: 'not kept as latest' }, { history });
+    const progress = await b!.publish(
+      'agent',
+      { event: 'progress', data: 10, user: 'bot', exceptConnection: 'c1' },
+      { ephemeral: true, latest },
+    );
+    const thinking = await b!.publish(
+      'agent',
+      { event: 'status', data: 'thinking' },
+      { history, latest },
+    );
+    // A repeated key publishes nothing, so it changes no latest value either.
+    await a!.publish(
+      'agent',
+      { event: 'status', data: 'repeat' },
+      { history, latest, idempotencyKey: 'k1' },
+    );
+    await b!.publish(
+      'agent',
+      { event: 'status', data: 'repeat again' },
+      { history, latest, idempotencyKey: 'k1' },
+    );
+    const kept = await a!.latest('agent');
+    // Least recently updated first; each with the offset and epoch it was published with.
+    expect(kept.map((p) => [p.event, p.data])).toEqual([
+      ['progress', 10],
+      ['status', 'repeat'],
+    ]);
+    expect(kept[0]).toMatchObject({
+      channel: 'agent',
+      offset: progress.offset,
+      epoch: progress.epoch,
+      ephemeral: true,
+      user: 'bot',
+    });
+    // Kept for every subscriber: the connection its publisher left out is not carried along.
+    expect(kept[0]!.exceptConnection).toBeUndefined();
+    expect(kept[1]!.offset).toBe(thinking.offset + 1);
+    expect(await b!.latest('agent')).toEqual(kept);
+    expect(await a!.latest('nothing-here')).toEqual([]);
+  });
+
+  it('evicts the least recently updated event name when a channel keeps too many', async () => {
+    const [a, b] = nodes(2);
+    const latest = { maxEvents: 3, ttlMs: 60_000 };
+    for (const event of ['a', 'b', 'c']) await a!.publish('cap', { event, data: 1 }, { latest });
+    await b!.publish('cap', { event: 'a', data: 2 }, { latest }); // a is now the most recent
+    await b!.publish('cap', { event: 'd', data: 1 }, { latest }); // evicts b
+    expect((await a!.latest('cap')).map((p) => `${p.event}${p.data}`)).toEqual(['c1', 'a2', 'd1']);
+    // A smaller cap on the next publication trims down to it.
+    await a!.publish('cap', { event: 'e', data: 1 }, { latest: { maxEvents: 1, ttlMs: 60_000 } });
+    expect((await b!.latest('cap')).map((p) => p.event)).toEqual(['e']);
+  });
+
+  it("forgets a channel's latest values their ttl after the last one", async () => {
+    const [a] = nodes(1);
+    const latest = { maxEvents: 10, ttlMs: 300 };
+    await a!.publish('lapse', { event: 'status', data: 'old' }, { latest });
+    await a!.publish('lapse', { event: 'other', data: 1 }, { latest });
+    expect(await a!.latest('lapse')).toHaveLength(2);
+    await waitFor(async () => (await a!.latest('lapse')).length === 0, 5_000, 'latest lapsed');
+  });
+
   it('shares presence across nodes; entries lapse unless refreshed', async () => {
     const [a, b] = nodes(2);
     await a!.presenceAdd('room', { user: 'ann', connection: 'c1', info: { name: 'Ann' } }, 60_000);

@@ -11,7 +11,7 @@ import { client, onCleanup, SECRET, startServer, token, waitFor } from '../helpe
 /**
  * A backend in another language: test/fixtures/backend.py, Python's standard library only, mints
  * a client's token and drives the gateway over the HTTP API (publish one by one, NDJSON ingest, a
- * reply streamed as a chunked body) while a Switchboard client checks exactly what arrives.
+ * reply streamed as a chunked body, an agent status late joiners get first) while a Switchboard client checks exactly what arrives.
  * docs/backends.md quotes that script; the last tests hold its quotes to the script and run its
  * curl commands against a gateway.
  */
@@ -44,6 +44,7 @@ describe.skipIf(!hasPython && process.env['CI'] !== 'true')('a Python backend', 
       channels: {
         'chat:*': { history: { size: 2_000, ttlMs: 60_000 } },
         'agent:*': { streams: true },
+        'status:*': { latest: true },
       },
     });
     const child = spawn('python3', [fixture], {
@@ -103,6 +104,15 @@ describe.skipIf(!hasPython && process.env['CI'] !== 'true')('a Python backend', 
       ...tokens.map((data: string, i: number) => ({ data, id: reply.id, seq: i + 1 })),
       { data: undefined, id: reply.id, seq: tokens.length + 1, status: 'end' },
     ]);
+    // The agent's status: the newest over HTTP, and first for a client that subscribes now.
+    const { status } = await next();
+    expect(status).toEqual({ state: 'done' });
+    const late = alice.subscribe('status:python');
+    const marked: unknown[] = [];
+    late.on('status', (data, meta) => marked.push({ data, latest: meta.latest }));
+    await late.ready();
+    expect(late.latest('status')).toEqual({ state: 'done' });
+    expect(marked).toEqual([{ data: { state: 'done' }, latest: true }]);
     await waitFor(() => child.exitCode !== null, 10_000, 'the script to exit');
     expect(child.exitCode).toBe(0);
   });

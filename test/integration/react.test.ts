@@ -8,21 +8,42 @@ import {
   useConnectionState,
   usePresence,
 } from '../../src/react/index.js';
+import type { Server } from '../../src/server/index.js';
 import { chromiumAvailable, launch } from '../browser.js';
 import { sleep, startServer, waitFor } from '../helpers.js';
 
 const hasChromium = chromiumAvailable();
 
+/** A fixture app bundled for the browser, in development: StrictMode's double effects run. */
+async function bundleApp(entry: string): Promise<string> {
+  const bundle = await build({
+    entryPoints: [entry],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    write: false,
+    define: { 'process.env.NODE_ENV': '"development"' },
+  });
+  return bundle.outputFiles[0]!.text;
+}
+
+/** Serves `/page` and its script `/app.js` on the gateway's own port. */
+function servePage(server: Server, script: string): void {
+  server.route((req, res) => {
+    if (req.url?.startsWith('/app.js'))
+      res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
+    else if (req.url?.startsWith('/page'))
+      res
+        .writeHead(200, { 'content-type': 'text/html' })
+        .end('<div id="root"></div><script type="module" src="/app.js"></script>');
+    else return false;
+    return true;
+  });
+}
+
 describe.skipIf(!hasChromium)('react hooks in headless Chromium', () => {
   it('StrictMode opens one socket and subscribes once; 1,000 messages all arrive; new handlers do not resubscribe', async () => {
-    const bundle = await build({
-      entryPoints: ['test/fixtures/hooks-app.js'],
-      bundle: true,
-      format: 'esm',
-      platform: 'browser',
-      write: false,
-      define: { 'process.env.NODE_ENV': '"development"' }, // StrictMode's double effects run in development
-    });
+    const script = await bundleApp('test/fixtures/hooks-app.js');
     const { server, url, port } = await startServer({
       auth: { anonymous: true },
       limits: { maxQueueBytes: 16 * 1024 * 1024 },
@@ -36,16 +57,7 @@ describe.skipIf(!hasChromium)('react hooks in headless Chromium', () => {
           if ((f as { type?: string }).type === 'subscribe') subscribes++;
       },
     });
-    server.route((req, res) => {
-      if (req.url?.startsWith('/app.js'))
-        res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle.outputFiles[0]!.text);
-      else if (req.url?.startsWith('/page'))
-        res
-          .writeHead(200, { 'content-type': 'text/html' })
-          .end('<div id="root"></div><script type="module" src="/app.js"></script>');
-      else return false;
-      return true;
-    });
+    servePage(server, script);
     const browser = await launch();
     const page = await browser.newPage();
     await page.goto(`http://127.0.0.1:${port}/page?ws=${encodeURIComponent(url)}`);
@@ -70,6 +82,33 @@ describe.skipIf(!hasChromium)('react hooks in headless Chromium', () => {
     expect(Number(await page.textContent('#renders'))).toBeGreaterThan(5);
     expect(subscribes).toBe(1);
     expect(upgrades).toBe(1);
+  });
+});
+
+describe.skipIf(!hasChromium)('useLatest in headless Chromium', () => {
+  it('shows the values kept before the page subscribed, then live ones; useChannel lists only live messages', async () => {
+    const script = await bundleApp('test/fixtures/latest-app.js');
+    const { server, port, url } = await startServer({
+      auth: { anonymous: true },
+      channels: { 'agent:*': { latest: true, ephemeral: ['progress'] } },
+    });
+    servePage(server, script);
+    await server.publish('agent:1', 'status', { text: 'idle' });
+    await server.publish('agent:1', 'status', { text: 'thinking' });
+    await server.publish('agent:1', 'progress', 80); // ephemeral: kept as latest all the same
+    const browser = await launch();
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${port}/page?ws=${encodeURIComponent(url)}`);
+    await page.waitForFunction(
+      () =>
+        document.getElementById('status')?.textContent === 'thinking' &&
+        document.getElementById('progress')?.textContent === '80',
+    );
+    expect(await page.textContent('#messages')).toBe('');
+    await server.publish('agent:1', 'status', { text: 'done' });
+    await page.waitForFunction(() => document.getElementById('status')?.textContent === 'done');
+    expect(await page.textContent('#progress')).toBe('80');
+    expect(await page.textContent('#messages')).toBe('status');
   });
 });
 

@@ -92,4 +92,34 @@ describe('ChannelPolicy', () => {
     expect(sized.history(sized.rule('chat:a'), stream)).toBeUndefined();
     expect(sized.history(sized.rule('agent:1'), stream)).toEqual({ size: 20, ttlMs: 300_000 });
   });
+
+  it('keeps latest values on `latest` channels with the defaults, never stream chunks or $ events', async () => {
+    const kept = new ChannelPolicy(
+      {
+        'agent:*': { latest: true, streams: true },
+        'room:*': { latest: { maxEvents: 5 } },
+        'chat:*': {},
+      },
+      quiet,
+    );
+    const agent = kept.rule('agent:1');
+    expect(kept.latest(agent, 'status', undefined)).toEqual({ maxEvents: 64, ttlMs: 86_400_000 });
+    expect(kept.latest(kept.rule('room:1'), 'status', undefined)).toEqual({
+      maxEvents: 5,
+      ttlMs: 86_400_000,
+    });
+    expect(kept.latest(agent, 'reply', { id: 's', seq: 0 })).toBeUndefined();
+    expect(kept.latest(agent, '$join', undefined)).toBeUndefined();
+    expect(kept.latest(kept.rule('chat:1'), 'status', undefined)).toBeUndefined();
+    const plan = await kept.planClientPublish(alice, 'room:1', 'status', 'idle', {
+      ephemeral: true,
+    });
+    expect(plan).toMatchObject({ ephemeral: true, latest: { maxEvents: 5 } });
+    expect(() => new ChannelPolicy({ 'a:*': { latest: { maxEvents: 2.5 } } }, quiet)).toThrow(
+      'channels["a:*"].latest.maxEvents must be a positive integer',
+    );
+    expect(() => new ChannelPolicy({ 'a:*': { latest: { ttlMs: 0 } } }, quiet)).toThrow(
+      'channels["a:*"].latest.ttlMs must be a positive integer',
+    );
+  });
 });

@@ -1,4 +1,4 @@
-import type { HistoryOptions } from '../../broker/types.js';
+import type { HistoryOptions, LatestOptions } from '../../broker/types.js';
 import { ErrorCode, SwitchboardError } from '../../protocol/errors.js';
 import { isReservedEvent, type StreamMarker } from '../../protocol/frames.js';
 import { validate } from '../../shared/standard-schema.js';
@@ -37,6 +37,17 @@ export function streamSettings(
   };
 }
 
+/** What a `latest` channel keeps, with the defaults; undefined when it keeps none. */
+export function latestSettings(options: ChannelOptions): LatestOptions | undefined {
+  const latest = options.latest;
+  if (!latest) return undefined;
+  const own = latest === true ? {} : latest;
+  return {
+    maxEvents: own.maxEvents ?? DEFAULTS.latest.maxEvents,
+    ttlMs: own.ttlMs ?? DEFAULTS.latest.ttlMs,
+  };
+}
+
 export interface PublishPlan {
   rule: ChannelRule;
   /** The data as the event's schema returned it. */
@@ -44,6 +55,8 @@ export interface PublishPlan {
   ephemeral: boolean;
   /** Where the publication is kept (streams have their own default); undefined when not kept. */
   history: HistoryOptions | undefined;
+  /** Kept as its event's latest value with these settings; undefined when not. */
+  latest: LatestOptions | undefined;
 }
 
 export class ChannelPolicy {
@@ -54,6 +67,14 @@ export class ChannelPolicy {
     private readonly logger: Logger,
   ) {
     this.#rules = compileChannels(channels);
+    // A bad cap would fail every publish on the channel (Redis refuses a fractional count):
+    // refused here, once, naming the pattern.
+    for (const { pattern, options } of this.#rules) {
+      const latest = latestSettings(options);
+      for (const [key, value] of Object.entries(latest ?? {}))
+        if (!Number.isSafeInteger(value) || value < 1)
+          throw new TypeError(`channels["${pattern}"].latest.${key} must be a positive integer`);
+    }
   }
 
   /** The rule clients may use a channel under; undefined for unknown and reserved channels. */
@@ -119,6 +140,19 @@ export class ChannelPolicy {
   }
 
   /**
+   * Whether a publication is kept as its event's latest value: on `latest` channels, but never a
+   * stream chunk (a fragment of a reply, not a state) nor the server's own `$` events.
+   */
+  latest(
+    rule: ChannelRule | undefined,
+    event: string,
+    stream: StreamMarker | undefined,
+  ): LatestOptions | undefined {
+    if (!rule?.options.latest || stream || event.startsWith('$')) return undefined;
+    return latestSettings(rule.options);
+  }
+
+  /**
    * A client's publish, resolved: allowed to publish here, event and payload valid, and the
    * stream rules that hold for a marker (streams enabled, not ephemeral).
    */
@@ -140,6 +174,12 @@ export class ChannelPolicy {
       if (ephemeral)
         throw new SwitchboardError(ErrorCode.BAD_FRAME, 'A stream chunk cannot be ephemeral');
     }
-    return { rule, data: checked, ephemeral, history: this.history(rule, options.stream) };
+    return {
+      rule,
+      data: checked,
+      ephemeral,
+      history: this.history(rule, options.stream),
+      latest: this.latest(rule, event, options.stream),
+    };
   }
 }

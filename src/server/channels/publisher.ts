@@ -1,4 +1,4 @@
-import type { Broker, HistoryOptions, PublishResult } from '../../broker/types.js';
+import type { Broker, HistoryOptions, LatestOptions, PublishResult } from '../../broker/types.js';
 import { ErrorCode, SwitchboardError } from '../../protocol/errors.js';
 import type { StreamMarker } from '../../protocol/frames.js';
 import type { Logger, Tap } from '../types.js';
@@ -18,6 +18,8 @@ export interface PublishRequest {
   stream?: StreamMarker;
   /** Where it is kept, when the caller resolved it already (a publish plan); else looked up. */
   history?: HistoryOptions | undefined;
+  /** Kept as its event's latest value, when the caller resolved it already; else looked up. */
+  latest?: LatestOptions | undefined;
 }
 
 /** Tries of a publish whose outcome was UNCERTAIN, when the caller cannot retry (100 ms, 200 ms, …). */
@@ -37,10 +39,13 @@ export class Publisher {
     data: unknown,
     request: PublishRequest,
   ): Promise<PublishResult> {
+    // Resolved by the caller (a publish plan), or looked up here once.
+    const rule =
+      'history' in request && 'latest' in request ? undefined : this.policy.rule(channel);
     const history =
-      'history' in request
-        ? request.history
-        : this.policy.history(this.policy.rule(channel), request.stream);
+      'history' in request ? request.history : this.policy.history(rule, request.stream);
+    const latest =
+      'latest' in request ? request.latest : this.policy.latest(rule, event, request.stream);
     const input = {
       event,
       data,
@@ -55,6 +60,7 @@ export class Publisher {
         ...(history && { history }),
         ...(request.idempotencyKey !== undefined && { idempotencyKey: request.idempotencyKey }),
         ...(request.ephemeral && { ephemeral: true }),
+        ...(latest && { latest }),
       });
       if (taps.length) this.#timed(channel, started, true);
       return result;

@@ -151,6 +151,7 @@ export async function onPublish(
     .publish(frame.channel, frame.event, plan.data, {
       user,
       history: plan.history,
+      latest: plan.latest,
       ...(frame.exceptSelf && { exceptConnection: connection.id }),
       ...(frame.key !== undefined && { idempotencyKey: `${user}\u0000${frame.key}` }),
       ...(plan.ephemeral && { ephemeral: true }),

@@ -3,11 +3,12 @@ import { CloseCode } from '../../protocol/close-codes.js';
 import { ErrorCode, SwitchboardError } from '../../protocol/errors.js';
 import type {
   PresenceMember,
+  StreamPosition,
   SubscribeFrame,
   SubscribeReply,
   UnsubscribeFrame,
 } from '../../protocol/frames.js';
-import { streamSettings } from '../channels/policy.js';
+import { latestSettings, streamSettings } from '../channels/policy.js';
 import type { ChannelRule } from '../channels/rules.js';
 import { streamsInProgress } from '../channels/streams.js';
 import type { Connection } from './host.js';
@@ -38,6 +39,7 @@ export async function onSubscribe(connection: Connection, frame: SubscribeFrame)
   let reply: SubscribeReply;
   let replay: Publication[] = [];
   let inProgress: Publication[] = [];
+  let latest: Publication[] = [];
   try {
     await channels.join(connection, channel);
     const history = await channels.history(
@@ -55,6 +57,11 @@ export async function onSubscribe(connection: Connection, frame: SubscribeFrame)
       if (all.epoch === reply.epoch)
         inProgress = streamsInProgress(all.publications).filter((p) => p.offset <= reply.offset);
     }
+    const keeps = latestSettings(rule.options);
+    if (keeps) {
+      latest = await channels.latest(channel);
+      reply.latest = keeps.maxEvents;
+    }
   } catch (error) {
     connection.leave(channel);
     throw error;
@@ -62,11 +69,12 @@ export async function onSubscribe(connection: Connection, frame: SubscribeFrame)
   const held = connection.channels.get(channel);
   if (!held) return; // unsubscribed while we waited
   connection.channels.set(channel, null);
+  const start = since && reply.recovered ? since : reply;
+  sendLatest(connection, latest, start);
   // Before the reply: the client takes these as already-seen history, then its position moves
   // to the reply's offset.
   for (const publication of inProgress) connection.sendPublication(publication);
   connection.reply(frame.id, reply);
-  const start = since && reply.recovered ? since : reply;
   const { send, gap } = mergeRecovery(start, replay, held);
   for (const publication of send) connection.sendPublication(publication);
   if (gap) {
@@ -76,6 +84,24 @@ export async function onSubscribe(connection: Connection, frame: SubscribeFrame)
     return;
   }
   if (rule.options.presence) await joinPresence(connection, channel, rule);
+}
+
+/**
+ * The latest values, marked, ahead of the reply: a snapshot the client keeps out of its position
+ * and dedup (they carry old offsets). One the replay or the held publications will deliver
+ * anyway (same epoch, past where delivery starts) is left out, so no value comes twice; the
+ * rest come again on every subscribe, recovery included, so the client's snapshot is fresh.
+ * Ephemeral ones carry no offset of their own and always come.
+ */
+function sendLatest(connection: Connection, latest: Publication[], start: StreamPosition): void {
+  const { wire } = connection.host;
+  for (const publication of latest) {
+    const ahead =
+      !publication.ephemeral &&
+      publication.epoch === start.epoch &&
+      publication.offset > start.offset;
+    if (!ahead) connection.sendFrame({ ...wire.publicationFrame(publication), latest: true });
+  }
 }
 
 async function joinPresence(
