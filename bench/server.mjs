@@ -4,8 +4,8 @@
 // auth keeps it), and implement the same scenarios: fan-out on a channel, echo / RPC, many channels.
 // Switchboard: BROKER=redis uses REDIS_URL (REDIS_PREFIX: its keys' prefix); INSPECTOR=on attaches
 // the inspector, tracking every connection; MAX_QUEUE_BYTES sets the slow-consumer limit;
-// HISTORY=<size>:<ttl ms> keeps publications for recovery; SIGTERM closes it gracefully (1001 to
-// every client), then the process exits.
+// HISTORY=<size>:<ttl ms> keeps publications for recovery; API_KEY=<key> serves the HTTP API;
+// SIGTERM closes it gracefully (1001 to every client), then the process exits.
 
 import { createServer as createHttpServer } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -59,8 +59,12 @@ if (system === 'switchboard') {
       maxInFlight: 1_000,
       ...(process.env.MAX_QUEUE_BYTES && { maxQueueBytes: Number(process.env.MAX_QUEUE_BYTES) }),
     },
-    channels: { 'bench:*': history ? { history } : {} },
+    channels: {
+      'bench:*': { ...(history && { history }), ...(process.env.API_KEY && { streams: true }) },
+    },
     ...(broker && { broker }),
+    // API_KEY: the HTTP API under /api (bench/ingest.mjs), streams on bench:* for POST /api/stream.
+    ...(process.env.API_KEY && { api: { key: process.env.API_KEY } }),
   });
   server.rpc('echo', (data) => data);
   // Tracking every connection (the default tracks the first 50), so every frame is captured.

@@ -324,6 +324,27 @@ describe('loadConfig: every library option, under its library name', () => {
     ]);
   });
 
+  it('latest: true, false or a section with maxEvents and ttlMs, with friendly errors', () => {
+    const config = loadConfig({
+      env,
+      file: file({
+        channels: { 'a:*': { latest: true }, 'b:*': { latest: { maxEvents: 8 } }, 'c:*': {} },
+      }),
+    });
+    expect(config.channels['a:*']!.latest).toEqual({ maxEvents: 64, ttlMs: 86_400_000 });
+    expect(config.channels['b:*']!.latest).toEqual({ maxEvents: 8, ttlMs: 86_400_000 });
+    expect(config.channels['c:*']!.latest).toBe(false);
+    expect(
+      problems({ env, file: file({ channels: { 'a:*': { latest: { maxevents: 1 } } } }) }),
+    ).toEqual(['channels."a:*".latest.maxevents: unknown option (did you mean "maxEvents"?)']);
+    expect(problems({ env, file: file({ channels: { 'a:*': { latest: 'yes' } } }) })).toEqual([
+      'channels."a:*".latest: expected true, false or a section (a map), got "yes"',
+    ]);
+    expect(
+      problems({ env, file: file({ channels: { 'a:*': { latest: { maxEvents: 0 } } } }) }),
+    ).toEqual(['channels."a:*".latest.maxEvents: expected an integer >= 1, got 0']);
+  });
+
   it('the limits, the idempotency window and side ports from the environment', () => {
     const config = loadConfig({
       env: {
@@ -349,6 +370,29 @@ describe('loadConfig: every library option, under its library name', () => {
     expect(config.metrics).toMatchObject({ port: 9464, host: '127.0.0.1' });
     expect(config.health).toMatchObject({ port: 9464, host: '0.0.0.0' });
     expect(config.host).toBe('0.0.0.0');
+  });
+
+  it('the log channel: rate, collapse window and records kept, from a file or the environment', () => {
+    const fromFile = loadConfig({
+      file: file({
+        ...AUTH,
+        log: { channel: 'admin:logs', maxPerSecond: 200, collapseMs: 0, keep: 7 },
+      }),
+      env: {},
+    });
+    expect(fromFile.log).toMatchObject({ maxPerSecond: 200, collapseMs: 0, keep: 7 });
+    const fromEnv = loadConfig({
+      env: {
+        ...env,
+        SWITCHBOARD_LOG_MAX_PER_SECOND: '300',
+        SWITCHBOARD_LOG_COLLAPSE_MS: '1500',
+        SWITCHBOARD_LOG_KEEP: '9',
+      },
+    });
+    expect(fromEnv.log).toMatchObject({ maxPerSecond: 300, collapseMs: 1500, keep: 9 });
+    expect(problems({ file: file({ ...AUTH, log: { maxPerSecond: 0 } }), env: {} })).toEqual([
+      expect.stringContaining('log.maxPerSecond'),
+    ]);
   });
 
   it("the SQLite broker's options, sqliteBroker's names; unset, they are its defaults", () => {

@@ -169,7 +169,7 @@ export const serviceSections: Record<string, Spec> = {
       },
       collapseMs: {
         type: 'integer',
-        doc: 'Identical records within this window become one record with a count.',
+        doc: 'A record repeated within this window, even with others between, is published once, then summarised with a count (0: off).',
         default: DEFAULTS.logStream.collapseMs,
         min: 0,
       },

@@ -54,11 +54,18 @@ interface StreamRequest {
   channel: string;
   event: string;
   key: string | undefined;
+  /** The caller's stream id, when it names one. */
+  id: string | undefined;
+  /** The open marker's data (the `data` parameter's JSON value), when given. */
+  data: unknown;
 }
 
-const QUERY = new Set(['channel', 'event', 'key']);
+const QUERY = new Set(['channel', 'event', 'key', 'id', 'data']);
 
-/** The query's channel, event and key (or the Idempotency-Key header), checked as names are. */
+/**
+ * The query's channel, event, key (or the Idempotency-Key header), stream id and open marker
+ * data, checked as names, keys and JSON are.
+ */
 function streamRequest(request: IncomingMessage): StreamRequest {
   const query = queryOf(request);
   for (const name of query.keys()) {
@@ -84,7 +91,19 @@ function streamRequest(request: IncomingMessage): StreamRequest {
   const key = fromHeader ?? fromQuery;
   if (key !== undefined && (key.length === 0 || key.length > MAX_KEY_LENGTH))
     throw malformed(`The idempotency key must be a string of 1 to ${MAX_KEY_LENGTH} characters`);
-  return { channel, event, key };
+  const id = query.get('id') ?? undefined;
+  if (id !== undefined && (id.length === 0 || id.length > MAX_KEY_LENGTH))
+    throw malformed(`"id" must be a string of 1 to ${MAX_KEY_LENGTH} characters`);
+  const text = query.get('data');
+  let data: unknown;
+  if (text !== null) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      throw malformed('"data" must be JSON (the open marker\'s data)');
+    }
+  }
+  return { channel, event, key, id, data };
 }
 
 /** A stream's answer, sent by the caller: the status and JSON body. */
@@ -105,7 +124,7 @@ export async function streamBody(
   context: OperationContext,
   lines: boolean,
 ): Promise<StreamOutcome | undefined> {
-  const { channel, event, key } = streamRequest(request);
+  const { channel, event, key, id, data } = streamRequest(request);
   const rule = channelRule(server, channel);
   const settings = streamSettings(rule.options);
   if (!settings)
@@ -120,6 +139,13 @@ export async function streamBody(
   if (rule.options.ephemeral?.includes(event))
     throw malformed(`"${event}" is ephemeral on this channel, and a stream chunk cannot be`);
   const validated = events?.[event] != null;
+  if (data !== undefined || id !== undefined)
+    orThrow(
+      checkPublication(
+        { channel, event, data, stream: { id: id ?? 'x', seq: 0, status: 'open' } },
+        { maxBytes: server.limits.maxMessageBytes },
+      ),
+    );
 
   const keys = context.streamKeys;
   if (key !== undefined) {
@@ -139,7 +165,11 @@ export async function streamBody(
   reader.idleAfter(settings.timeoutMs);
   let stream: ServerStream;
   try {
-    stream = await server.stream(channel, { event });
+    stream = await server.stream(channel, {
+      event,
+      ...(id !== undefined && { id }),
+      ...(data !== undefined && { data }),
+    });
   } catch (error) {
     if (key !== undefined) keys.release(channel, key);
     throw error;

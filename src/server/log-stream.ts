@@ -9,7 +9,10 @@ export interface LogStreamOptions {
   channel: string;
   /** Records kept in the channel's history for subscribers who join late. Default 100. */
   keep?: number;
-  /** Identical records within this window are published once, then summarised with a count. Default 5 s. */
+  /**
+   * A record that comes again within this window (other records between or not) is published
+   * once, then summarised with a count at the window's end. 0 turns collapsing off. Default 5 s.
+   */
   collapseMs?: number;
   /** Records published per second at most; the excess is counted and reported. Default 50. */
   maxPerSecond?: number;
@@ -18,7 +21,7 @@ export interface LogStreamOptions {
 export interface LogStream {
   /** Takes one record: an object, or a JSON line as pino writes it to a destination. */
   write(record: string | Record<string, unknown>): void;
-  /** Publishes pending counts and stops the timer. */
+  /** Publishes pending counts now and starts a new window. */
   flush(): void;
   close(): void;
   readonly history: { size: number; ttlMs: number };
@@ -31,11 +34,25 @@ const VOLATILE = new Set(['time', 'pid', 'hostname', 'v']);
 export const LOG_EVENT = 'log';
 
 /**
+ * Distinct records tracked for collapsing within one window; past it, new records are published
+ * as they come (still within `maxPerSecond`), so a flood of distinct records costs bounded memory.
+ */
+export const LOG_COLLAPSE_KEYS = 100;
+
+/** A record seen in the current window, and how many times it came again since it was published. */
+interface Seen {
+  record: Record<string, unknown>;
+  repeated: number;
+}
+
+/**
  * Publishes server log records to a channel, for an admin page or the inspector to watch live.
- * A storm of one record (a client retrying a bad token every second) becomes the first record
- * plus one summary with `repeated: n` per window, and the channel's history keeps the last
- * `keep` records for late joiners. Publishing goes straight to the broker, so a broker failure
- * is not logged again through this stream (it would feed itself).
+ * A record that comes again within the collapse window is counted, not published, even when
+ * other records come between (a client retrying a bad token every second among ordinary
+ * traffic): at the window's end each such record is summarised once with `repeated: n`, so a
+ * storm becomes the first record plus one summary per window. The channel's history keeps the
+ * last `keep` records for late joiners. Publishing goes straight to the broker, so a broker
+ * failure is not logged again through this stream (it would feed itself).
  */
 export function logStream(broker: Broker, options: LogStreamOptions): LogStream {
   const defaults = DEFAULTS.logStream;
@@ -43,9 +60,8 @@ export function logStream(broker: Broker, options: LogStreamOptions): LogStream 
   const history = { size: options.keep ?? defaults.keep, ttlMs: defaults.historyTtlMs };
   const rate = options.maxPerSecond ?? defaults.maxPerSecond;
   const bucket = new TokenBucket(rate, rate);
-  let lastKey: string | undefined;
-  let lastRecord: Record<string, unknown> | undefined;
-  let repeated = 0;
+  // In first-seen order, so the summaries come out in the order their records did.
+  const seen = new Map<string, Seen>();
   let dropped = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
@@ -61,13 +77,28 @@ export function logStream(broker: Broker, options: LogStreamOptions): LogStream 
     broker.publish(options.channel, { event: LOG_EVENT, data }, { history }).catch(() => {});
   };
 
-  const flushRepeats = () => {
+  /**
+   * The window's end: one summary per record that came again. A record still repeating stays
+   * tracked into the next window (a storm keeps one summary per window, not a fresh record);
+   * one that did not is forgotten, so the timer stops once the log is quiet.
+   */
+  const endWindow = () => {
     clearTimeout(timer);
     timer = undefined;
-    if (repeated > 0 && lastRecord) {
-      publish({ ...lastRecord, time: Date.now(), repeated });
-      repeated = 0;
+    for (const [key, entry] of seen) {
+      if (entry.repeated === 0) {
+        seen.delete(key);
+        continue;
+      }
+      publish({ ...entry.record, time: Date.now(), repeated: entry.repeated });
+      entry.repeated = 0;
     }
+    if (seen.size > 0 && !closed) arm();
+  };
+
+  const arm = () => {
+    timer = setTimeout(endWindow, collapseMs);
+    timer.unref?.();
   };
 
   return {
@@ -82,24 +113,24 @@ export function logStream(broker: Broker, options: LogStreamOptions): LogStream 
           return;
         }
       } else record = input;
+      if (collapseMs <= 0) return publish(record);
       const key = JSON.stringify(record, (name, value) => (VOLATILE.has(name) ? undefined : value));
-      if (key === lastKey && collapseMs > 0) {
-        repeated++;
-        if (!timer) {
-          timer = setTimeout(flushRepeats, collapseMs);
-          timer.unref?.();
-        }
+      const entry = seen.get(key);
+      if (entry) {
+        entry.repeated++;
         return;
       }
-      flushRepeats();
-      lastKey = key;
-      lastRecord = record;
+      if (seen.size < LOG_COLLAPSE_KEYS) {
+        seen.set(key, { record, repeated: 0 });
+        if (!timer) arm();
+      }
       publish(record);
     },
-    flush: flushRepeats,
+    flush: endWindow,
     close() {
-      flushRepeats();
       closed = true;
+      endWindow();
+      seen.clear();
     },
   };
 }

@@ -201,6 +201,33 @@ describe('POST /api/stream', () => {
     expect((await both.answer).body.error.code).toBe(ErrorCode.BAD_FRAME);
   });
 
+  it("opens with the caller's id and open marker data, and refuses an id in progress (403)", async () => {
+    const { url, port } = await start();
+    const chunks = await watch(url, 'agent:ids');
+    const opening = { for: 'ada', after: { offset: 3 } };
+    const path = `/stream?channel=agent:ids&event=reply&id=reply-1&data=${encodeURIComponent(JSON.stringify(opening))}`;
+    const first = chunked(port, path, { 'content-type': 'text/plain' });
+    await waitFor(() => chunks.length === 1, 5_000, 'open marker');
+    expect(chunks[0]).toMatchObject({ id: 'reply-1', status: 'open', data: opening });
+    // The id is taken while the stream runs: a second writer cannot interleave its chunks.
+    const second = chunked(port, '/stream?channel=agent:ids&event=reply&id=reply-1');
+    second.end('intruder');
+    const refused = await second.answer;
+    expect([refused.status, refused.body.error?.code]).toEqual([403, ErrorCode.FORBIDDEN]);
+    first.end('answer');
+    expect(await first.answer).toMatchObject({ status: 200, body: { id: 'reply-1', count: 2 } });
+    await waitFor(() => chunks.length === 3, 5_000, 'end marker');
+    expect(shape(chunks)).toEqual([
+      [0, `open ${JSON.stringify(opening)}`],
+      [1, 'answer'],
+      [2, 'end'],
+    ]);
+    // Ended, the id may open a new stream.
+    const again = chunked(port, '/stream?channel=agent:ids&event=reply&id=reply-1');
+    again.end('again');
+    expect((await again.answer).status).toBe(200);
+  });
+
   it('refuses a bad request before opening anything, as the rest of the API does', async () => {
     const { url, port } = await start();
     const chunks = await watch(url, 'agent:6', '*');
@@ -214,6 +241,15 @@ describe('POST /api/stream', () => {
       ['?channel=agent:6&event=subscribed', {}, 400, ErrorCode.BAD_FRAME],
       [`?channel=agent:6&key=${'k'.repeat(MAX_KEY_LENGTH + 1)}`, {}, 400, ErrorCode.BAD_FRAME],
       ['?channel=agent:6', { 'idempotency-key': '' }, 400, ErrorCode.BAD_FRAME],
+      ['?channel=agent:6&id=', {}, 400, ErrorCode.BAD_FRAME],
+      [`?channel=agent:6&id=${'i'.repeat(MAX_KEY_LENGTH + 1)}`, {}, 400, ErrorCode.BAD_FRAME],
+      ['?channel=agent:6&data=%7Bnot%20json', {}, 400, ErrorCode.BAD_FRAME],
+      [
+        `?channel=agent:6&data=%22${'d'.repeat(MAX_MESSAGE_BYTES)}%22`,
+        {},
+        413,
+        ErrorCode.TOO_LARGE,
+      ],
       ['?channel=nowhere:6', {}, 404, ErrorCode.NOT_FOUND],
       ['?channel=%24user%3Abob', {}, 404, ErrorCode.NOT_FOUND],
       ['?channel=chat:6', {}, 403, ErrorCode.FORBIDDEN],
@@ -351,6 +387,8 @@ describe('POST /api/stream', () => {
       'query channel',
       'query event',
       'query key',
+      'query id',
+      'query data',
       'header Idempotency-Key',
     ]);
     expect(Object.keys(operation.requestBody.content)).toEqual([

@@ -1,12 +1,14 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { demoDist, startDemo, stopDemo, tempDataDir, withDemoBuild } from '../demo.js';
 import { client, onCleanup, REDIS_URL, redisAvailable, uniquePrefix, waitFor } from '../helpers.js';
+import { PYTHON } from '../python.js';
 
 const hasRedis = await redisAvailable();
+const hasPython = spawnSync(PYTHON, ['--version']).status === 0 || process.env['CI'] === 'true';
 
 withDemoBuild();
 
@@ -57,6 +59,53 @@ describe('the demo npm start runs', () => {
     const opening = (await agent.history()).publications.find((p) => p.stream?.status === 'open');
     expect(opening?.data).toMatchObject({ for: 'tester', after: { offset: 1 } });
   });
+
+  it.skipIf(!hasPython)(
+    'with AGENT=python, a Python process streams the reply and its status through the HTTP API',
+    async () => {
+      const demo = await startDemo({ AGENT: 'python', PYTHON });
+      const http = demo.url;
+      expect(demo.output()).toContain('Agent:            demo/agent.py');
+      const c = client(`${http.replace('http', 'ws')}ws`, { token: login(http, 'tester') });
+      await c.connect();
+      const room = c.subscribe('room:py');
+      await room.ready();
+      const agent = c.subscribe('agent:py');
+      const chunks: string[] = [];
+      const markers: (string | undefined)[] = [];
+      const ids = new Set<string | undefined>();
+      const statuses: { id: string; state: string; progress?: number }[] = [];
+      agent.on('reply', (chunk: string, meta) => {
+        markers.push(meta.stream?.status);
+        ids.add(meta.stream?.id);
+        if (meta.stream?.status === undefined) chunks.push(chunk);
+      });
+      agent.on('status', (status: { id: string; state: string }) => statuses.push(status));
+      await agent.ready();
+      await room.publish('message', { text: '@agent hello' });
+      const { id } = (await c.request('agent.ask', { room: 'py', prompt: '@agent hello' })) as {
+        id: string;
+      };
+      await waitFor(() => statuses.some((s) => s.state === 'done'), 15_000, 'the agent to finish');
+      expect(markers[0]).toBe('open');
+      expect(markers.at(-1)).toBe('end');
+      expect([...ids]).toEqual([id]);
+      expect(chunks.join('')).toContain('You asked: "hello". Here is a streamed answer');
+      expect(chunks.length).toBeGreaterThan(10);
+      // The page's status line: every update names the reply it belongs to.
+      expect(statuses.map((s) => [s.id, s.state, s.progress])).toEqual([
+        [id, 'thinking', undefined],
+        [id, 'searching', 20],
+        [id, 'searching', 50],
+        [id, 'searching', 80],
+        [id, 'done', undefined],
+      ]);
+      // The reply's opening says where it belongs in the room, as the Node agent's does.
+      const opening = (await agent.history()).publications.find((p) => p.stream?.status === 'open');
+      expect(opening?.data).toMatchObject({ for: 'tester', after: { offset: 1 } });
+      expect(opening?.stream?.id).toBe(id);
+    },
+  );
 
   it('answers /favicon.ico, and its pages link an icon', async () => {
     const { url } = await startDemo();

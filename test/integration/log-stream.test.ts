@@ -37,4 +37,29 @@ describe('log stream', () => {
     await sleep(150);
     expect(seen).toHaveLength(11);
   });
+
+  it('collapses a record repeated among others within the window, as subscribers see it', async () => {
+    const { server, url } = await startServer({ channels: { 'admin:logs': {} } });
+    const stream = logStream(server.broker, { channel: 'admin:logs', collapseMs: 200 });
+    onCleanup(() => stream.close());
+    const watcher = await connected(url, 'admin');
+    const seen: Record<string, unknown>[] = [];
+    const sub = watcher.subscribe('admin:logs');
+    sub.on(LOG_EVENT, (record: Record<string, unknown>) => seen.push(record));
+    await sub.ready();
+
+    const refused = { level: 30, msg: 'connection refused', code: 4001 };
+    for (let i = 0; i < 10; i++) {
+      stream.write(JSON.stringify({ ...refused, time: Date.now() }));
+      stream.write({ level: 30, msg: `request ${i}` });
+    }
+    await waitFor(() => seen.length === 12, 5_000, 'ten distinct records and one summary');
+    expect(seen.filter((r) => r.msg === 'connection refused')).toEqual([
+      expect.objectContaining(refused),
+      expect.objectContaining({ ...refused, repeated: 9 }),
+    ]);
+    expect(seen[0]?.['repeated']).toBeUndefined();
+    // The summary comes at the window's end, after the records that came between.
+    expect(seen.at(-1)).toMatchObject({ msg: 'connection refused', repeated: 9 });
+  });
 });

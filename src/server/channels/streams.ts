@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Publication, PublishResult } from '../../broker/types.js';
+import { ErrorCode, SwitchboardError } from '../../protocol/errors.js';
+import { MAX_KEY_LENGTH } from '../../protocol/fields.js';
 import { isReservedEvent, type StreamMarker } from '../../protocol/frames.js';
 import type { ServerStream, StreamOptions } from '../types.js';
 import { type ChannelPolicy, streamSettings } from './policy.js';
@@ -73,6 +75,11 @@ export class StreamTracker {
     return true;
   }
 
+  /** Whether a stream with this id is in progress on the channel (on this node). */
+  isOpen(channel: string, id: string): boolean {
+    return this.open.has(`${channel}\u0000${id}`);
+  }
+
   countOwnedBy(owner: string): number {
     let count = 0;
     for (const stream of this.open.values()) if (stream.owner === owner) count++;
@@ -135,7 +142,17 @@ export async function openStream(
     throw new TypeError(`Channel "${channel}" matches no pattern with streams enabled`);
   const event = options.event ?? 'stream';
   if (isReservedEvent(event)) throw new TypeError(`"${event}" is a reserved event name`);
-  const id = randomBytes(8).toString('hex');
+  const id = options.id ?? randomBytes(8).toString('hex');
+  if (options.id !== undefined) {
+    if (typeof id !== 'string' || id.length === 0 || id.length > MAX_KEY_LENGTH)
+      throw new TypeError(`A stream id must be a string of 1 to ${MAX_KEY_LENGTH} characters`);
+    // Checked and claimed (tracked below) in one turn: two writers cannot both take an id.
+    if (tracker.isOpen(channel, id))
+      throw new SwitchboardError(
+        ErrorCode.FORBIDDEN,
+        `Stream "${id}" is already in progress on "${channel}"`,
+      );
+  }
   let seq = 0;
   let ended = false;
   const send = (data: unknown, status?: 'open' | 'end' | 'error') => {
