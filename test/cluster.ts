@@ -1,5 +1,6 @@
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import {
   connect,
   createServer as createNetServer,
@@ -49,6 +50,17 @@ export async function startNode(
   return { port: message.port, url: `ws://127.0.0.1:${message.port}/ws`, process: child, kill };
 }
 
+/** Listens on a free port of 127.0.0.1; after the test, cuts `sockets` and closes. */
+async function listenLocal(server: NetServer, sockets: Set<Socket>): Promise<number> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  onCleanup(() => {
+    for (const socket of sockets) socket.destroy();
+    return new Promise((resolve) => server.close(resolve));
+  });
+  return (server.address() as { port: number }).port;
+}
+
 /**
  * A round-robin TCP load balancer on 127.0.0.1, the way nginx or HAProxy would sit in front of
  * the nodes without sticky sessions. A backend that refuses the connection is skipped.
@@ -83,15 +95,87 @@ export async function loadBalancer(
     };
     attempt(0);
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  onCleanup(() => {
-    for (const socket of sockets) socket.destroy();
-    return new Promise((resolve) => server.close(resolve));
-  });
-  const { port } = server.address() as { port: number };
+  const port = await listenLocal(server, sockets);
   return {
     url: `ws://127.0.0.1:${port}/ws`,
+    /** Cut every connection through the balancer, as a network blip would. */
+    dropAll: () => {
+      for (const socket of sockets) socket.destroy();
+    },
+  };
+}
+
+/**
+ * A round-robin HTTP balancer on 127.0.0.1 that sends every HTTP request (not every TCP
+ * connection: keep-alive would hide the point) to the next backend, with no affinity of any
+ * kind: what the SSE transport's POSTs must survive. WebSocket upgrades are relayed to the next
+ * backend too, or refused with 403 (`upgrades: false`), as a proxy that strips `Upgrade` would.
+ * `served` lists the backend port of each request in order.
+ */
+export async function httpBalancer(
+  backends: () => number[],
+  options: { upgrades?: boolean } = {},
+): Promise<{ url: string; port: number; served: number[]; refused: number; dropAll(): void }> {
+  const sockets = new Set<Socket>();
+  const served: number[] = [];
+  const stats = { refused: 0 };
+  let next = 0;
+  const pick = () => {
+    const ports = backends();
+    return ports[next++ % ports.length]!;
+  };
+  const server = createHttpServer((request, response) => {
+    const port = pick();
+    served.push(port);
+    const upstream = httpRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        method: request.method,
+        path: request.url,
+        headers: request.headers,
+        agent: false,
+      },
+      (answer) => {
+        response.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(response);
+        answer.on('error', () => response.destroy());
+      },
+    );
+    upstream.on('error', () => response.destroy());
+    response.on('close', () => upstream.destroy());
+    request.pipe(upstream);
+  });
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.on('upgrade', (request, socket: Socket, head: Buffer) => {
+    socket.on('error', () => {});
+    if (options.upgrades === false) {
+      stats.refused++;
+      socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    const upstream = connect(pick(), '127.0.0.1');
+    upstream.on('error', () => socket.destroy());
+    upstream.on('close', () => socket.destroy());
+    socket.on('close', () => upstream.destroy());
+    const lines = [`${request.method} ${request.url} HTTP/1.1`];
+    for (let i = 0; i < request.rawHeaders.length; i += 2)
+      lines.push(`${request.rawHeaders[i]}: ${request.rawHeaders[i + 1]}`);
+    upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
+    upstream.write(head);
+    socket.pipe(upstream).pipe(socket);
+  });
+  const port = await listenLocal(server, sockets);
+  return {
+    url: `ws://127.0.0.1:${port}/ws`,
+    port,
+    served,
+    get refused() {
+      return stats.refused;
+    },
     /** Cut every connection through the balancer, as a network blip would. */
     dropAll: () => {
       for (const socket of sockets) socket.destroy();

@@ -44,11 +44,23 @@ export function token(
     .sign(new TextEncoder().encode(SECRET));
 }
 
+/** The transports every test client uses unless a test says otherwise (see forceTransport). */
+let defaultTransports: ClientOptions['transports'];
+
+/**
+ * Runs this file's clients over one transport only: how the delivery suite runs again over SSE
+ * (e.g. delivery-sse.test.ts sets 'sse', then imports delivery.test.ts).
+ */
+export function forceTransport(transport: 'websocket' | 'sse'): void {
+  defaultTransports = [transport];
+}
+
 export function client(url: string, options: Partial<ClientOptions> = {}): Client {
   const c = createClient({
     url,
     WebSocket,
     reconnect: { minDelayMs: 20, maxDelayMs: 200 },
+    ...(defaultTransports && { transports: defaultTransports }),
     ...options,
   });
   onCleanup(() => c.close());

@@ -24,8 +24,10 @@ import type {
   ClientMetrics,
   ClientOptions,
   ClientState,
+  ClientTransport,
   Counters,
   RequestOptions,
+  WebSocketConstructor,
 } from './types.js';
 
 /** Built with `id: 0`: the outbox numbers each request as it takes it. */
@@ -41,6 +43,8 @@ export class Client extends Emitter<ClientEvents> {
   /** The connection's id on the server, once connected. */
   connectionId: string | undefined;
   userId: string | undefined;
+  /** The transport of the current connection (or attempt): see `transports` in ClientOptions. */
+  transport: ClientTransport;
   #o: ResolvedOptions;
   #m: Counters = {
     messagesIn: 0,
@@ -69,6 +73,10 @@ export class Client extends Emitter<ClientEvents> {
   /** When the current connection was established; 0 while not connected. */
   #connectedAt = 0;
   #session = randomId();
+  /** Index in `transports` of the one to use: the next after one cut before it connected. */
+  #kind = 0;
+  /** Transports cut before connecting, in a row, in this attempt. */
+  #tried = 0;
   #publishCount = 0;
   /** What subscriptions use of the client; the outbox and backoff are not public API. */
   #host: SubscriptionHost;
@@ -76,6 +84,7 @@ export class Client extends Emitter<ClientEvents> {
   constructor(options: ClientOptions) {
     super();
     const o = (this.#o = resolveOptions(options));
+    this.transport = o.transports[0]!;
     this.#outbox = new Outbox(o, this.#m);
     this.#liveness = new Liveness(
       o,
@@ -124,20 +133,37 @@ export class Client extends Emitter<ClientEvents> {
   /** connecting | reconnecting: a fresh token, a socket, and the connect handshake on it. */
   async #open(): Promise<void> {
     const { token } = this.#o;
+    const kind = this.#o.transports[this.#kind]!;
     let value: string | undefined;
     try {
       value = typeof token === 'function' ? await token() : token;
     } catch {
       return this.#retry('token provider failed');
     }
+    let Socket: WebSocketConstructor | undefined;
+    if (kind === 'sse') {
+      // Loaded when first needed (a chunk of its own in an app's bundle): most clients never
+      // fall back, and their download carries none of it.
+      try {
+        Socket = (await import('./transport-sse.js')).SseSocket;
+      } catch {
+        return this.#retry('sse transport failed to load');
+      }
+    }
     if (this.state !== 'connecting' && this.state !== 'reconnecting') return;
     let socket: Transport;
+    this.transport = kind;
     try {
-      socket = new Transport(this.#o, this.#m, {
-        open: () => this.#handshake(socket, value),
-        frame: this.#handle,
-        close: (code, reason) => this.#disconnected(code, reason),
-      });
+      socket = new Transport(
+        this.#o,
+        this.#m,
+        {
+          open: () => this.#handshake(socket, value),
+          frame: this.#handle,
+          close: (code, reason) => this.#disconnected(code, reason),
+        },
+        Socket,
+      );
     } catch {
       return this.#retry('invalid url');
     }
@@ -155,10 +181,7 @@ export class Client extends Emitter<ClientEvents> {
         // A broken or hostile server: say so, and try again later (with a growing delay, as
         // the attempt counter is not reset) rather than run on numbers that are not numbers.
         if (this.#socket !== socket) return;
-        this.emit(
-          'error',
-          new SwitchboardError(ErrorCode.BAD_FRAME, 'Malformed connect reply from the server'),
-        );
+        this.emit('error', new SwitchboardError(ErrorCode.BAD_FRAME, 'Malformed connect reply'));
         socket.close(CloseCode.BAD_PROTOCOL);
         this.#disconnected(1002, 'malformed connect reply');
       },
@@ -206,7 +229,8 @@ export class Client extends Emitter<ClientEvents> {
   #disconnected(code: number, reason: string): void {
     // A server that accepts and drops at once (crash loop, a proxy in trouble) must see its
     // clients' delays grow, not a reconnect every few hundred milliseconds from each of them.
-    if (this.#connectedAt > 0 && Date.now() - this.#connectedAt >= STABLE_MS) this.#attempt = 0;
+    const connectedAt = this.#connectedAt;
+    if (connectedAt > 0 && Date.now() - connectedAt >= STABLE_MS) this.#attempt = 0;
     this.#connectedAt = 0;
     this.#socket = undefined;
     this.connectionId = undefined;
@@ -217,6 +241,16 @@ export class Client extends Emitter<ClientEvents> {
     this.#outbox.suspend(code);
     for (const sub of this.#subs.values()) sub.reset();
     if (this.state === 'closed') return;
+    // Cut (1006) before it connected: maybe blocked here (a proxy refusing the upgrade; a
+    // server that answered would have closed with its own code). The next transport is tried
+    // at once, and kept from then on (a network that blocks WebSockets will block them next
+    // time too); after a round of them, the usual backoff.
+    const { length } = this.#o.transports;
+    if (!connectedAt && code === 1006) {
+      this.#kind = (this.#kind + 1) % length;
+      if (++this.#tried < length) return void this.#open();
+    }
+    this.#tried = 0;
     const why = `${code}${reason ? ` ${reason}` : ''}`;
     // A fixed token that expired stays expired: retrying cannot help.
     const expired = code === CloseCode.TOKEN_EXPIRED && typeof this.#o.token !== 'function';

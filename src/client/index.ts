@@ -25,6 +25,7 @@ export type {
   ClientMetrics,
   ClientOptions,
   ClientState,
+  ClientTransport,
   ReconnectOptions,
   RequestOptions,
   StateChange,

@@ -13,6 +13,9 @@ const wakeTarget = globalThis as unknown as {
   removeEventListener?: (type: string, fn: () => void) => void;
 };
 
+/** What wakes the check at once: the network coming back, the page regaining focus. */
+const WAKES = ['online', 'focus'];
+
 export class Liveness {
   #o: ResolvedOptions;
   /** Nothing arrived for longer than the timeout: the link is dead. */
@@ -44,8 +47,7 @@ export class Liveness {
     // A server that never pings cannot be judged by silence.
     this.#timeoutMs = heartbeatMs > 0 ? timeout : Infinity;
     // Waking up (focus, network back) checks at once instead of waiting for the next tick.
-    wakeTarget.addEventListener?.('online', this.#check);
-    wakeTarget.addEventListener?.('focus', this.#check);
+    for (const wake of WAKES) wakeTarget.addEventListener?.(wake, this.#check);
     if (heartbeat === false || heartbeatMs <= 0) return;
     // Capped: past 2^31 ms Node fires intervals every millisecond, and a server may announce any
     // interval; the check reads the wall clock, so ticking more often than needed costs nothing.
@@ -56,8 +58,7 @@ export class Liveness {
   /** Disconnected (or closed): no checks, no refresh, until the next start. */
   stop(): void {
     this.#link = undefined;
-    wakeTarget.removeEventListener?.('online', this.#check);
-    wakeTarget.removeEventListener?.('focus', this.#check);
+    for (const wake of WAKES) wakeTarget.removeEventListener?.(wake, this.#check);
     clearInterval(this.#checkTimer);
     clearTimeout(this.#refreshTimer);
   }

@@ -10,6 +10,7 @@ describe('resolveOptions', () => {
       url: 'ws://x',
       WebSocket,
       codec: jsonCodec,
+      transports: ['websocket', 'sse'],
       maxAttempts: Number.POSITIVE_INFINITY,
       backoff: { minDelayMs: 500, maxDelayMs: 10_000 },
       requestTimeoutMs: 10_000,
@@ -18,6 +19,18 @@ describe('resolveOptions', () => {
     });
     expect(o.reconnect).toBeUndefined();
     expect(o.heartbeat).toBeUndefined();
+  });
+
+  it('needs a WebSocket only when a transport is one', () => {
+    const global = globalThis as { WebSocket?: unknown };
+    const saved = global.WebSocket;
+    delete global.WebSocket;
+    try {
+      expect(() => resolveOptions({ url: 'ws://x' })).toThrow(TypeError);
+      expect(resolveOptions({ url: 'ws://x', transports: ['sse'] }).WebSocket).toBeUndefined();
+    } finally {
+      if (saved) global.WebSocket = saved;
+    }
   });
 
   it("keeps the app's values, and takes an explicit undefined for the default", () => {

@@ -4,7 +4,7 @@
  * carries a `?? default` of its own.
  */
 import { type Codec, jsonCodec } from '../protocol/codec.js';
-import type { Backoff, ClientOptions, WebSocketConstructor } from './types.js';
+import type { Backoff, ClientOptions, ClientTransport, WebSocketConstructor } from './types.js';
 
 /** Silence longer than this many of the server's heartbeat intervals means a dead link. */
 export const HEARTBEAT_FACTOR = 1.5;
@@ -19,8 +19,10 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 export const STABLE_MS = 5_000;
 
 /** ClientOptions with every default applied (`url`, `token`, `reconnect`, `heartbeat`, `data` have none). */
-export interface ResolvedOptions extends Omit<ClientOptions, 'outbox' | 'debug'> {
-  WebSocket: WebSocketConstructor;
+export interface ResolvedOptions extends Omit<ClientOptions, 'outbox' | 'debug' | 'WebSocket'> {
+  /** Undefined only when no transport is a WebSocket. */
+  WebSocket: WebSocketConstructor | undefined;
+  transports: ClientTransport[];
   codec: Codec;
   /** Failed connection attempts in a row before giving up (0 with `reconnect: false`). */
   maxAttempts: number;
@@ -34,12 +36,15 @@ export interface ResolvedOptions extends Omit<ClientOptions, 'outbox' | 'debug'>
 export function resolveOptions(options: ClientOptions): ResolvedOptions {
   const WebSocket =
     options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-  if (!WebSocket) throw new TypeError('No WebSocket available: pass one as the WebSocket option');
+  const transports = options.transports ?? ['websocket', 'sse'];
+  if (!WebSocket && transports.includes('websocket'))
+    throw new TypeError('No WebSocket: pass the WebSocket option');
   const { reconnect, outbox = {}, debug } = options;
   const delays = reconnect || {};
   return {
     ...options,
     WebSocket,
+    transports,
     codec: options.codec ?? jsonCodec,
     // Reconnects: forever, unless told otherwise.
     maxAttempts: reconnect === false ? 0 : (reconnect?.maxAttempts ?? Infinity),

@@ -108,6 +108,32 @@ describe('Transport', () => {
     expect(on.close).not.toHaveBeenCalled();
   });
 
+  it('a socket that does not open within the request timeout is given up as 1006', () => {
+    vi.useFakeTimers();
+    try {
+      const on = { open: vi.fn(), frame: vi.fn(), close: vi.fn() } satisfies TransportEvents;
+      const options = resolveOptions({
+        url: 'ws://x',
+        WebSocket: FakeSocket,
+        requestTimeoutMs: 500,
+      });
+      new Transport(options, setup().counters, on);
+      const held = FakeSocket.last;
+      vi.advanceTimersByTime(499);
+      expect(on.close).not.toHaveBeenCalled();
+      vi.advanceTimersByTime(1);
+      expect(on.close).toHaveBeenCalledWith(1006, 'open timed out');
+      expect(held.closedWith).toBeUndefined();
+      expect(held.onclose).toBeNull();
+      // One that opened in time is not cut later.
+      const { on: opened } = setup();
+      vi.advanceTimersByTime(20_000);
+      expect(opened.close).not.toHaveBeenCalled();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('a close by the peer is reported with its code and reason', () => {
     const { ws, on } = setup();
     ws.onclose?.({ code: 1001, reason: 'going away' });

@@ -1,12 +1,14 @@
 /**
- * One WebSocket: opens it, decodes what arrives into server frames (answering pings on the
- * spot), and writes frames, a batch per message split to fit the server's message size limit.
- * A new Transport per connection attempt; close() detaches it, so a replaced socket is silent.
+ * One link to the server: opens it, decodes what arrives into server frames (answering pings on
+ * the spot), and writes frames, a batch per message split to fit the server's message size limit.
+ * The link is a WebSocket, or the SSE transport's stand-in for one (transport-sse.ts): both fit
+ * WebSocketLike. A new Transport per connection attempt; close() detaches it, so a replaced
+ * socket is silent.
  */
 import type { ClientRequestFrame, ServerFrame, ServerPingFrame } from '../protocol/frames.js';
 import { parseServerFrame } from '../protocol/server-frame.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, type ResolvedOptions } from './options.js';
-import type { Counters, WebSocketLike } from './types.js';
+import type { Counters, WebSocketConstructor, WebSocketLike } from './types.js';
 
 /** What a transport reports to its client. */
 export interface TransportEvents {
@@ -38,19 +40,34 @@ export class Transport {
   #o: ResolvedOptions;
   #counters: Counters;
   #on: TransportEvents;
+  /** Gives up on a socket that does not open in time (a proxy holding the request). */
+  #openTimer: ReturnType<typeof setTimeout>;
 
-  /** Throws if the WebSocket cannot be created (an invalid URL). */
-  constructor(options: ResolvedOptions, counters: Counters, on: TransportEvents) {
+  /** Throws if the socket cannot be created (an invalid URL). */
+  constructor(
+    options: ResolvedOptions,
+    counters: Counters,
+    on: TransportEvents,
+    Socket: WebSocketConstructor = options.WebSocket!,
+  ) {
     this.#o = options;
     this.#counters = counters;
     this.#on = on;
-    const ws = new options.WebSocket(options.url);
+    const ws = new Socket(options.url);
     this.#ws = ws;
     ws.binaryType = 'arraybuffer';
     ws.onmessage = (e) => this.#receive(e.data as string | ArrayBuffer);
-    ws.onclose = (e) => on.close(e.code, e.reason);
+    ws.onclose = (e) => {
+      clearTimeout(this.#openTimer);
+      on.close(e.code, e.reason);
+    };
     ws.onerror = () => {}; // a close event always follows with the code
+    this.#openTimer = setTimeout(() => {
+      this.close();
+      on.close(1006, 'open timed out');
+    }, options.requestTimeoutMs);
     ws.onopen = () => {
+      clearTimeout(this.#openTimer);
       this.lastSeen = Date.now();
       on.open();
     };
@@ -62,6 +79,7 @@ export class Transport {
 
   /** Closes the socket without reporting it: the caller already knows why it is gone. */
   close(code?: number): void {
+    clearTimeout(this.#openTimer);
     const ws = this.#ws;
     ws.onclose = ws.onmessage = ws.onopen = null;
     ws.close(code);

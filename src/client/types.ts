@@ -6,6 +6,9 @@ import type { Codec } from '../protocol/codec.js';
 import type { SwitchboardError } from '../protocol/errors.js';
 import type { ClientRequestFrame } from '../protocol/frames.js';
 
+/** How a client reaches the server: a WebSocket, or Server-Sent Events plus POST (see docs/protocol.md). */
+export type ClientTransport = 'websocket' | 'sse';
+
 export type ClientState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
 
 export interface StateChange {
@@ -62,6 +65,12 @@ export interface ClientOptions {
    * global, so Node 20 needs nothing either. Pass one to choose (`import WebSocket from 'ws'`).
    */
   WebSocket?: WebSocketConstructor;
+  /**
+   * The transports to try, in order: the next is tried at once when one closes before the
+   * server answers (a proxy that refuses WebSocket upgrades). The one that connects is tried
+   * first from then on. Default `['websocket', 'sse']`.
+   */
+  transports?: ClientTransport[];
   codec?: Codec;
   reconnect?: ReconnectOptions | false;
   /** Silence for `timeoutMs` means a dead link. Default: 1.5× the server's heartbeat interval. */

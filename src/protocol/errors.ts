@@ -2,36 +2,37 @@
  * One error table for the whole protocol. A code is a stable string: apps branch on it, logs
  * search for it, and the docs table in docs/protocol.md is checked against this list.
  */
-export const ErrorCode = {
+/** Every code with what it means; each code's value is its own name. */
+export interface ErrorCodes {
   /** The message is not a frame: not decodable, not an object, or a field has the wrong type. */
-  BAD_FRAME: 'BAD_FRAME',
+  readonly BAD_FRAME: 'BAD_FRAME';
   /** The frame's `type` is not one this protocol version knows. */
-  UNKNOWN_TYPE: 'UNKNOWN_TYPE',
+  readonly UNKNOWN_TYPE: 'UNKNOWN_TYPE';
   /** The channel has an event list and this event is not on it. */
-  UNKNOWN_EVENT: 'UNKNOWN_EVENT',
+  readonly UNKNOWN_EVENT: 'UNKNOWN_EVENT';
   /** The payload failed the channel's or RPC's schema. */
-  VALIDATION_FAILED: 'VALIDATION_FAILED',
+  readonly VALIDATION_FAILED: 'VALIDATION_FAILED';
   /** No valid identity: missing, forged or malformed token, or `connect` not sent first. */
-  UNAUTHORIZED: 'UNAUTHORIZED',
+  readonly UNAUTHORIZED: 'UNAUTHORIZED';
   /** The token was valid once but has expired; fetch a fresh one. */
-  TOKEN_EXPIRED: 'TOKEN_EXPIRED',
+  readonly TOKEN_EXPIRED: 'TOKEN_EXPIRED';
   /** The identity is known but may not do this. */
-  FORBIDDEN: 'FORBIDDEN',
+  readonly FORBIDDEN: 'FORBIDDEN';
   /** Too many messages; slow down. */
-  RATE_LIMITED: 'RATE_LIMITED',
+  readonly RATE_LIMITED: 'RATE_LIMITED';
   /** The message is larger than the server accepts. */
-  TOO_LARGE: 'TOO_LARGE',
+  readonly TOO_LARGE: 'TOO_LARGE';
   /** A per-connection or per-user limit (subscriptions, connections, queue) is reached. */
-  LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
+  readonly LIMIT_EXCEEDED: 'LIMIT_EXCEEDED';
   /** No such channel pattern, RPC method or subscription. */
-  NOT_FOUND: 'NOT_FOUND',
+  readonly NOT_FOUND: 'NOT_FOUND';
   /** The client speaks no protocol version the server supports. */
-  UNSUPPORTED_VERSION: 'UNSUPPORTED_VERSION',
+  readonly UNSUPPORTED_VERSION: 'UNSUPPORTED_VERSION';
   /**
    * A refusal: the server could not take the request now (e.g. Redis unreachable) and did
    * nothing. Retrying later is safe.
    */
-  UNAVAILABLE: 'UNAVAILABLE',
+  readonly UNAVAILABLE: 'UNAVAILABLE';
   /**
    * The outcome is unknown: the request reached the broker, which stopped answering (a stall past
    * the command timeout, a link cut with the reply in flight). The publication may or may not
@@ -39,18 +40,25 @@ export const ErrorCode = {
    * answers the original offset if the first attempt landed, and publishes if it did not. The
    * client retries such publishes by itself until its outbox TTL runs out.
    */
-  UNCERTAIN: 'UNCERTAIN',
+  readonly UNCERTAIN: 'UNCERTAIN';
   /** Something failed on the server; details are logged there, never sent. */
-  INTERNAL: 'INTERNAL',
+  readonly INTERNAL: 'INTERNAL';
   /** Client side: no reply within the request's timeout. */
-  TIMEOUT: 'TIMEOUT',
+  readonly TIMEOUT: 'TIMEOUT';
   /** Client side: the connection dropped and the request cannot be safely retried. */
-  DISCONNECTED: 'DISCONNECTED',
+  readonly DISCONNECTED: 'DISCONNECTED';
   /** Client side: the client was closed (by the app, or for good by a terminal close code). */
-  CLOSED: 'CLOSED',
-} as const;
+  readonly CLOSED: 'CLOSED';
+}
 
-export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+/** Built from one string, so the browser bundle carries each name once (not twice). */
+export const ErrorCode = Object.fromEntries(
+  'BAD_FRAME UNKNOWN_TYPE UNKNOWN_EVENT VALIDATION_FAILED UNAUTHORIZED TOKEN_EXPIRED FORBIDDEN RATE_LIMITED TOO_LARGE LIMIT_EXCEEDED NOT_FOUND UNSUPPORTED_VERSION UNAVAILABLE UNCERTAIN INTERNAL TIMEOUT DISCONNECTED CLOSED'
+    .split(' ')
+    .map((code) => [code, code]),
+) as unknown as ErrorCodes;
+
+export type ErrorCode = keyof ErrorCodes;
 
 const knownCodes = new Set<string>(Object.values(ErrorCode));
 

@@ -61,6 +61,12 @@ export const DEFAULTS = {
      */
     ttlMs: 5 * 60_000,
   },
+  latest: {
+    /** A `latest` channel keeps this many event names' latest values… */
+    maxEvents: 64,
+    /** …until this long after the last one was published. */
+    ttlMs: 24 * 60 * 60_000,
+  },
   streams: {
     /** A stream that writes nothing for this long is ended with an error. */
     timeoutMs: 60_000,
@@ -122,6 +128,15 @@ export const DEFAULTS = {
   inspector: {
     path: '/inspector',
   },
+  sse: {
+    /**
+     * A comment on every open stream this often, under the idle cuts of common proxies (60 s):
+     * protocol pings may be minutes apart, or off.
+     */
+    keepAliveMs: 15_000,
+    /** A POST's body must arrive within this long (a trickling one holds a socket). */
+    postTimeoutMs: 10_000,
+  },
 } as const;
 
 /**
@@ -135,4 +150,6 @@ export const INTERNAL_CHANNELS = {
   nodes: '$nodes',
   /** Readiness probes (`/readyz`). */
   health: '$health',
+  /** Per SSE session: `$sse:<session>` carries the frames POSTed to any node to the stream's node. */
+  ssePrefix: '$sse:',
 } as const;

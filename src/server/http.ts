@@ -71,14 +71,8 @@ function digest(secret: string): Buffer {
   return createHash('sha256').update(secret).digest();
 }
 
-/**
- * Reads a JSON object body of at most `limit` bytes: TOO_LARGE past it (declared or streamed),
- * BAD_FRAME when it is not JSON or not an object. An empty body is `{}`.
- */
-export function readJsonBody(
-  request: IncomingMessage,
-  limit: number,
-): Promise<Record<string, unknown>> {
+/** Reads a body of at most `limit` bytes: TOO_LARGE past it (declared or streamed). */
+export function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const tooLarge = () =>
       new SwitchboardError(ErrorCode.TOO_LARGE, `Body larger than ${limit} bytes`);
@@ -97,17 +91,31 @@ export function readJsonBody(
       chunks.push(chunk);
     });
     request.on('error', reject);
-    request.on('end', () => {
-      if (size === 0) return resolve({});
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      } catch {
-        return reject(new SwitchboardError(ErrorCode.BAD_FRAME, 'Body is not valid JSON'));
-      }
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
-        return reject(new SwitchboardError(ErrorCode.BAD_FRAME, 'Body must be a JSON object'));
-      resolve(parsed as Record<string, unknown>);
-    });
+    request.on('end', () => resolve(Buffer.concat(chunks)));
+    // Cut off before the end (a no-op once it ended): the wait ends too.
+    request.once('close', () =>
+      reject(new SwitchboardError(ErrorCode.BAD_FRAME, 'Body not received in full')),
+    );
   });
+}
+
+/**
+ * Reads a JSON object body of at most `limit` bytes: TOO_LARGE past it (declared or streamed),
+ * BAD_FRAME when it is not JSON or not an object. An empty body is `{}`.
+ */
+export async function readJsonBody(
+  request: IncomingMessage,
+  limit: number,
+): Promise<Record<string, unknown>> {
+  const body = await readBody(request, limit);
+  if (body.length === 0) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new SwitchboardError(ErrorCode.BAD_FRAME, 'Body is not valid JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new SwitchboardError(ErrorCode.BAD_FRAME, 'Body must be a JSON object');
+  return parsed as Record<string, unknown>;
 }

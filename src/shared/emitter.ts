@@ -34,8 +34,4 @@ export class Emitter<Events extends EventMap> {
       }
     }
   }
-
-  protected hasListeners(event: keyof Events): boolean {
-    return this.#listeners.has(event);
-  }
 }

@@ -1,10 +1,14 @@
+import { spawnSync } from 'node:child_process';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { chromiumAvailable, launch } from '../browser.js';
+import { httpBalancer } from '../cluster.js';
 import { startDemo, stopDemo, withDemoBuild } from '../demo.js';
 import { waitFor } from '../helpers.js';
+import { PYTHON } from '../python.js';
 
 const hasChromium = chromiumAvailable();
+const hasPython = spawnSync(PYTHON, ['--version']).status === 0 || process.env['CI'] === 'true';
 
 withDemoBuild();
 
@@ -31,90 +35,106 @@ const replyDone = (page: Page, prompt: string) =>
     .waitFor({ timeout: 15_000 });
 
 describe.skipIf(!hasChromium)('the demo in headless Chromium', () => {
-  it('two people chat, see presence and typing, and both watch the agent stream its reply', async () => {
-    const { url } = await startDemo({ JWT_SECRET: 'demo-test-secret' });
-    const browser = await launch();
-    const ada = await (await browser.newContext()).newPage();
-    const bob = await (await browser.newContext()).newPage();
-    // Ada signs in through the login form; Bob through a link with his name.
-    await ada.goto(`${url}?room=r1`);
-    await ada.fill('.login input', 'ada');
-    await ada.click('.login button');
-    await bob.goto(`${url}?name=bob&room=r1`);
-    for (const page of [ada, bob]) await page.locator('.badge[data-state="connected"]').waitFor();
+  // Behind a proxy that refuses WebSocket upgrades, the page falls back to SSE + POST.
+  it.each(['directly', 'through a proxy that refuses WebSocket upgrades'])(
+    'two people chat, see presence and typing, and both watch the agent stream its reply (%s)',
+    async (how) => {
+      const demo = await startDemo({ JWT_SECRET: 'demo-test-secret' });
+      const proxy =
+        how === 'directly' ? undefined : await httpBalancer(() => [demo.port], { upgrades: false });
+      const url = proxy ? `http://127.0.0.1:${proxy.port}/` : demo.url;
+      const browser = await launch();
+      const ada = await (await browser.newContext()).newPage();
+      const bob = await (await browser.newContext()).newPage();
+      // Ada signs in through the login form; Bob through a link with his name.
+      await ada.goto(`${url}?room=r1`);
+      await ada.fill('.login input', 'ada');
+      await ada.click('.login button');
+      await bob.goto(`${url}?name=bob&room=r1`);
+      for (const page of [ada, bob]) await page.locator('.badge[data-state="connected"]').waitFor();
 
-    await ada.locator('.people li', { hasText: 'bob' }).waitFor();
-    await bob.locator('.people li', { hasText: 'ada' }).waitFor();
+      await ada.locator('.people li', { hasText: 'bob' }).waitFor();
+      await bob.locator('.people li', { hasText: 'ada' }).waitFor();
 
-    await say(bob, 'hi ada');
-    await ada.locator('.message', { hasText: 'hi ada' }).waitFor();
+      await say(bob, 'hi ada');
+      await ada.locator('.message', { hasText: 'hi ada' }).waitFor();
 
-    await ada.fill('form input', 'typing something');
-    await bob.locator('.typing', { hasText: 'ada is typing' }).waitFor();
-    // Her message ends her typing at once, not when the 3 s notice runs out.
-    await ada.press('form input', 'Enter');
-    await bob.locator('.message', { hasText: 'typing something' }).waitFor();
-    await bob.locator('.typing', { hasText: 'ada is typing' }).waitFor({
-      state: 'detached',
-      timeout: 1_000,
-    });
+      await ada.fill('form input', 'typing something');
+      await bob.locator('.typing', { hasText: 'ada is typing' }).waitFor();
+      // Her message ends her typing at once, not when the 3 s notice runs out.
+      await ada.press('form input', 'Enter');
+      await bob.locator('.message', { hasText: 'typing something' }).waitFor();
+      await bob.locator('.typing', { hasText: 'ada is typing' }).waitFor({
+        state: 'detached',
+        timeout: 1_000,
+      });
 
-    await say(ada, '@agent what is switchboard?');
-    // Progress shows until the answer starts, never beside streamed text.
-    await bob.locator('.agent .text', { hasText: 'You asked' }).waitFor({ timeout: 15_000 });
-    expect(await bob.locator('.agent .status').count()).toBe(0);
-    for (const page of [ada, bob]) await replyDone(page, 'what is switchboard?');
-  }, 40_000);
+      await say(ada, '@agent what is switchboard?');
+      // Progress shows until the answer starts, never beside streamed text.
+      await bob.locator('.agent .text', { hasText: 'You asked' }).waitFor({ timeout: 15_000 });
+      expect(await bob.locator('.agent .status').count()).toBe(0);
+      for (const page of [ada, bob]) await replyDone(page, 'what is switchboard?');
+      // Both pages tried a WebSocket once, were refused, and stayed on SSE.
+      if (proxy) expect(proxy.refused).toBe(2);
+    },
+    40_000,
+  );
 
-  it('a reload mid-conversation keeps the agent replies in publication order, on both pages', async () => {
-    const { url } = await startDemo();
-    const browser = await launch();
-    const ada = await (await browser.newContext()).newPage();
-    const bob = await (await browser.newContext()).newPage();
-    await ada.goto(`${url}?name=ada&room=r3`);
-    await bob.goto(`${url}?name=bob&room=r3`);
-    for (const page of [ada, bob]) await page.locator('.badge[data-state="connected"]').waitFor();
+  // The same page with the agent as a Python process answering through the HTTP API.
+  const agents = hasPython ? ['node', 'python'] : ['node'];
+  it.each(agents)(
+    'a reload mid-conversation keeps the agent replies in publication order, on both pages (AGENT=%s)',
+    async (agent) => {
+      const { url } = await startDemo(agent === 'python' ? { AGENT: 'python', PYTHON } : {});
+      const browser = await launch();
+      const ada = await (await browser.newContext()).newPage();
+      const bob = await (await browser.newContext()).newPage();
+      await ada.goto(`${url}?name=ada&room=r3`);
+      await bob.goto(`${url}?name=bob&room=r3`);
+      for (const page of [ada, bob]) await page.locator('.badge[data-state="connected"]').waitFor();
 
-    await say(ada, 'hello');
-    await say(ada, '@agent one');
-    for (const page of [ada, bob]) await replyDone(page, 'one');
-    await say(bob, 'nice');
-    await ada.locator('.message', { hasText: 'nice' }).waitFor();
-    await say(ada, '@agent two');
-    // Bob reloads while the second reply is still streaming: history brings what streamed so
-    // far, the live stream the rest.
-    await bob.locator('.agent[data-stream="open"]', { hasText: 'You asked: "two"' }).waitFor({
-      timeout: 15_000,
-    });
-    await bob.reload();
-    for (const page of [ada, bob]) await replyDone(page, 'two');
-    await say(bob, 'thanks');
-    await ada.locator('.message', { hasText: 'thanks' }).waitFor();
+      await say(ada, 'hello');
+      await say(ada, '@agent one');
+      for (const page of [ada, bob]) await replyDone(page, 'one');
+      await say(bob, 'nice');
+      await ada.locator('.message', { hasText: 'nice' }).waitFor();
+      await say(ada, '@agent two');
+      // Bob reloads while the second reply is still streaming: history brings what streamed so
+      // far, the live stream the rest.
+      await bob.locator('.agent[data-stream="open"]', { hasText: 'You asked: "two"' }).waitFor({
+        timeout: 15_000,
+      });
+      await bob.reload();
+      for (const page of [ada, bob]) await replyDone(page, 'two');
+      await say(bob, 'thanks');
+      await ada.locator('.message', { hasText: 'thanks' }).waitFor();
 
-    const expected = await logLines(ada);
-    const order = [
-      'ada: hello',
-      'ada: @agent one',
-      'agent: You asked: "one"',
-      'bob: nice',
-      'ada: @agent two',
-      'agent: You asked: "two"',
-      'bob: thanks',
-    ];
-    expect(expected.map((line, i) => (line.startsWith(order[i]!) ? order[i] : line))).toEqual(
-      order,
-    );
-    expect(expected[2]).toMatch(/without gaps or duplicates\.$/);
-    await waitFor(async () => (await logLines(bob)).join('\n') === expected.join('\n'), 5_000);
+      const expected = await logLines(ada);
+      const order = [
+        'ada: hello',
+        'ada: @agent one',
+        'agent: You asked: "one"',
+        'bob: nice',
+        'ada: @agent two',
+        'agent: You asked: "two"',
+        'bob: thanks',
+      ];
+      expect(expected.map((line, i) => (line.startsWith(order[i]!) ? order[i] : line))).toEqual(
+        order,
+      );
+      expect(expected[2]).toMatch(/without gaps or duplicates\.$/);
+      await waitFor(async () => (await logLines(bob)).join('\n') === expected.join('\n'), 5_000);
 
-    await ada.reload();
-    await bob.reload();
-    for (const page of [ada, bob]) {
-      await page.locator('.message', { hasText: 'thanks' }).waitFor();
-      await replyDone(page, 'two');
-      expect(await logLines(page)).toEqual(expected);
-    }
-  }, 60_000);
+      await ada.reload();
+      await bob.reload();
+      for (const page of [ada, bob]) {
+        await page.locator('.message', { hasText: 'thanks' }).waitFor();
+        await replyDone(page, 'two');
+        expect(await logLines(page)).toEqual(expected);
+      }
+    },
+    60_000,
+  );
 
   it('a server restart keeps the conversation: both pages show it, agent replies in place, and carry on', async () => {
     // As `npm start` twice in a row: the second run opens the first one's SQLite file.

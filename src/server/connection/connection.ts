@@ -1,5 +1,4 @@
 import type { IncomingMessage } from 'node:http';
-import type { WebSocket } from 'ws';
 import type { Publication } from '../../broker/types.js';
 import { CloseCode, closeReason } from '../../protocol/close-codes.js';
 import { ErrorCode, SwitchboardError, toSwitchboardError } from '../../protocol/errors.js';
@@ -14,7 +13,7 @@ import { TokenBucket } from '../limits.js';
 import type { ConnectionState, ConnectionStats, Identity, Tap } from '../types.js';
 import { tellControl, watchControlFrames } from './control-frames.js';
 import { uncorkAtTickEnd } from './cork.js';
-import type { ConnectionHost, Connection as LiveConnection } from './host.js';
+import type { ConnectionHost, ConnectionSocket, Connection as LiveConnection } from './host.js';
 import { onConnect, onHistory, onPresence, onPublish, onRefresh, onRpc } from './requests.js';
 import { onSubscribe, onUnsubscribe } from './subscribe.js';
 
@@ -66,7 +65,7 @@ export class Connection implements LiveConnection {
   constructor(
     readonly host: ConnectionHost,
     id: string,
-    private readonly ws: WebSocket,
+    private readonly ws: ConnectionSocket,
     readonly request: IncomingMessage,
   ) {
     this.id = id;

@@ -1,5 +1,4 @@
-import type { WebSocket } from 'ws';
-import type { Connection } from './host.js';
+import type { Connection, ConnectionSocket } from './host.js';
 
 /**
  * WebSocket control frames as a connection sees them: pings and pongs from the peer are signs of
@@ -23,7 +22,7 @@ export function tellControl(
     for (const tap of taps) tap.control?.(connection, direction, kind, payload, code, reason);
 }
 
-export function watchControlFrames(connection: Connection, ws: WebSocket): void {
+export function watchControlFrames(connection: Connection, ws: ConnectionSocket): void {
   const alive = (kind: Kind) => (payload: Buffer) => {
     connection.awaitingPong = false;
     tellControl(connection, 'in', kind, payload);

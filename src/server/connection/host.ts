@@ -21,6 +21,24 @@ import type { Wire } from '../wire.js';
  * class either.
  */
 
+/**
+ * The socket a connection reads from and writes to: the part of `ws`'s WebSocket it uses, so
+ * an SSE session (sse-socket.ts) can stand in for one and the connection code stays the same.
+ */
+export interface ConnectionSocket {
+  readonly readyState: number;
+  readonly OPEN: number;
+  /** Bytes written but not yet taken by the peer: the send queue the connection bounds. */
+  readonly bufferedAmount: number;
+  on(event: 'message', listener: (data: Buffer, isBinary: boolean) => void): this;
+  on(event: 'close', listener: (code: number, reason: Buffer) => void): this;
+  on(event: 'ping' | 'pong', listener: (payload: Buffer) => void): this;
+  on(event: 'error', listener: (error: Error) => void): this;
+  send(data: Buffer, options: { binary: boolean }): void;
+  close(code?: number, reason?: string): void;
+  terminate(): void;
+}
+
 /** A connection as the server's parts (fan-out, users, the registry, requests) drive it. */
 export interface Connection extends ServerConnection {
   readonly host: ConnectionHost;
@@ -68,6 +86,8 @@ export interface ChannelAccess {
   leave(connection: Connection, channel: string): void;
   readonly publisher: Pick<Publisher, 'publish'>;
   history(channel: string, query: HistoryQuery): Promise<HistoryResult>;
+  /** The channel's latest value per event name, least recently updated first. */
+  latest(channel: string): Promise<Publication[]>;
   members(channel: string): Promise<PresenceMember[]>;
   presenceJoin(channel: string, member: PresenceMember): Promise<void>;
   presenceLeave(channel: string, member: PresenceMember): void;
