@@ -6,7 +6,7 @@
 // corked ws with each goal's pass or miss, server CPU per operation beside every rate, and for
 // every rate which side saturated (server core or load generator), measured from both sides.
 //
-// Usage: node bench/run.mjs [--quick] [--only=fanout,channels,echo,inspector,slow,redis,proxy] [--echo=1x64,…]
+// Usage: node bench/run.mjs [--quick] [--only=fanout,channels,echo,inspector,slow,redis,proxy,ingest,sse] [--echo=1x64,…]
 //          [--systems=switchboard,wscork,ws,socketio] [--runs=N] [--connections=N] [--same-user]
 //          [--update-docs]
 // Writes bench/results/latest.json and docs/bench.svg (--quick or a subset: bench/results/partial.json);
@@ -14,6 +14,7 @@
 // every server child under --cpu-prof.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
+import { ingestBench, pythonAvailable } from './ingest.mjs';
 import { proxyLines, runProxyBench } from './inspect-proxy.mjs';
 import {
   fmt,
@@ -35,6 +36,7 @@ import {
   openPublisher,
   subscribePeer,
 } from './peers.mjs';
+import { sseBench } from './sse.mjs';
 
 pin();
 
@@ -443,6 +445,18 @@ if (wanted('redis') && SYSTEMS.includes('switchboard')) {
 const proxyResults = wanted('proxy')
   ? await runProxyBench({ quick, runs: quick ? 1 : 3, progress })
   : undefined;
+// The HTTP API from a Python backend (bench/ingest.mjs): its own section.
+const ingestResults =
+  wanted('ingest') && SYSTEMS.includes('switchboard')
+    ? pythonAvailable()
+      ? await ingestBench({ quick, runs: quick ? 1 : 3, progress })
+      : { skipped: 'no python3' }
+    : undefined;
+// The HTTP transport (SSE + POST) beside WebSocket (bench/sse.mjs): its own section.
+const sseResults =
+  wanted('sse') && SYSTEMS.includes('switchboard')
+    ? await sseBench({ quick, runs: quick ? 1 : 3, progress })
+    : undefined;
 if (process.stdout.isTTY) process.stdout.write('\n');
 
 // ── summary ──────────────────────────────────────────────────────────────────────────────────
@@ -910,6 +924,11 @@ console.log(widths.map((w) => '─'.repeat(w)).join('  '));
 for (const l of lines) console.log(printRow(l));
 if (redisSkipped) console.log(`\nRedis broker: skipped (${redisSkipped})`);
 if (proxyResults) console.log(`\n${proxyLines(proxyResults).join('\n')}`);
+if (sseResults) console.log(`\n${sseResults.lines.join('\n')}`);
+if (ingestResults)
+  console.log(
+    `\n${ingestResults.table ?? `HTTP API from Python: skipped (${ingestResults.skipped})`}`,
+  );
 
 const markdown = [
   `| ${header.join(' | ')} |`,
@@ -928,7 +947,7 @@ const partial =
 const jsonFile = partial ? 'bench/results/partial.json' : 'bench/results/latest.json';
 writeFileSync(
   new URL(jsonFile, root),
-  `${JSON.stringify({ date, machine, config, table: { machineLine, legend, markdown }, summary: rows, switchboard: own, proxy: proxyResults, runs: raw, durationSeconds: seconds }, null, 2)}\n`,
+  `${JSON.stringify({ date, machine, config, table: { machineLine, legend, markdown }, summary: rows, switchboard: own, proxy: proxyResults, ingest: ingestResults?.table ? { figures: ingestResults.figures, runs: ingestResults.runs } : ingestResults, runs: raw, durationSeconds: seconds }, null, 2)}\n`,
 );
 if (!partial) writeFileSync(new URL('docs/bench.svg', root), chart(rows, own));
 if (args.includes('--update-docs') && !partial) {

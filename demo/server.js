@@ -4,7 +4,8 @@
 // Environment: PORT (default 3000; 0 picks a free one), HOST (default 127.0.0.1), JWT_SECRET,
 // DEMO_BROKER (sqlite, memory or redis; default redis with REDIS_URL, else sqlite),
 // DEMO_DATA_DIR (where demo.db goes; default .data), REDIS_URL and REDIS_PREFIX,
-// INSPECTOR_CREDENTIAL (enables the panel's actions), DEMO_DIST.
+// INSPECTOR_CREDENTIAL (enables the panel's actions), DEMO_DIST, AGENT (python: the agent runs
+// as a Python process, demo/agent.py, answering through the HTTP API; PYTHON picks the binary).
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -13,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
 import { attachInspector } from 'switchboard/inspector';
 import { createServer, SwitchboardError } from 'switchboard/server';
+import { pythonAgent } from './agent-python.js';
+import { aiChannels, serveDemoChat } from './ai-agent.js';
 
 const port = Number(process.env.PORT ?? 3000);
 const host = process.env.HOST ?? '127.0.0.1';
@@ -30,6 +33,11 @@ if (!['sqlite', 'memory', 'redis'].includes(kind))
   fail(`DEMO_BROKER=${kind}? Use sqlite (the default), memory or redis (with REDIS_URL).`);
 if (kind === 'redis' && !process.env.REDIS_URL)
   fail('DEMO_BROKER=redis needs REDIS_URL, e.g. REDIS_URL=redis://127.0.0.1:6379 npm start');
+const agentKind = process.env.AGENT || 'node';
+if (!['node', 'python'].includes(agentKind))
+  fail(`AGENT=${agentKind}? Use node (the default) or python.`);
+// The Python agent publishes through the HTTP API: a key of this process's own.
+const apiKey = agentKind === 'python' ? randomBytes(24).toString('hex') : undefined;
 
 // The SQLite file: in the repository's .data/ (git-ignored) unless DEMO_DATA_DIR says elsewhere.
 const dataDir = process.env.DEMO_DATA_DIR
@@ -78,6 +86,7 @@ const server = createServer({
   host,
   ...(broker && { broker }),
   auth: { jwt: { secret } },
+  ...(apiKey && { api: { key: apiKey } }),
   channels: {
     'room:*': {
       history: { size: 200, ttlMs: 60 * 60 * 1000 },
@@ -91,8 +100,11 @@ const server = createServer({
       history: { size: 2000, ttlMs: 60 * 60 * 1000 },
       streams: { timeoutMs: 30_000 },
     },
+    ...aiChannels,
   },
 });
+// The AI chat page (/ai.html): useChat over switchboard/ai, answered by demo/ai-agent.js.
+serveDemoChat(server);
 
 // The page is built by Vite (`npm start` runs the build first) into demo/dist; DEMO_DIST serves
 // another build (the tests build theirs into a temporary folder and leave demo/dist alone).
@@ -151,40 +163,55 @@ const ICON =
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-// The simulated agent: status, progress, then the reply streamed chunk by chunk.
+/**
+ * The simulated agent: status, progress, then the reply streamed chunk by chunk. An agent is
+ * `{ ask({ room, prompt, user, after }) → { id } }`: it opens the reply stream on `agent:<room>`
+ * (its opening data `{ for: user, after }`), answers the stream id, and publishes `status`
+ * events `{ id, state, progress? }` naming it. AGENT=python swaps in demo/agent-python.js.
+ */
+function simulatedAgent(server) {
+  return {
+    async ask({ room, prompt, user, after }) {
+      const channel = `agent:${room}`;
+      const stream = await server.stream(channel, { event: 'reply', data: { for: user, after } });
+      const id = stream.id;
+      void (async () => {
+        await server.publish(channel, 'status', { id, state: 'thinking' }, { ephemeral: true });
+        for (const progress of [20, 50, 80]) {
+          await sleep(250);
+          await server.publish(
+            channel,
+            'status',
+            { id, state: 'searching', progress },
+            { ephemeral: true },
+          );
+        }
+        const answer = `You asked: "${prompt.replace(/^@agent\s*/, '')}". Here is a streamed answer, token by token, delivered to everyone in the room with offsets, so a reconnecting page resumes without gaps or duplicates.`;
+        for (const token of answer.split(/(?<= )/)) {
+          await sleep(60);
+          await stream.write(token);
+        }
+        await stream.end();
+        await server.publish(channel, 'status', { id, state: 'done' }, { ephemeral: true });
+      })();
+      return { id };
+    },
+    close() {},
+  };
+}
+
+/** The agent in use: the simulated one now; the Python one once the server listens. */
+let agent = agentKind === 'node' ? simulatedAgent(server) : undefined;
+
 server.rpc('agent.ask', async ({ room, prompt }, { identity }) => {
   if (typeof room !== 'string' || typeof prompt !== 'string' || prompt.length > 2000) {
     throw new SwitchboardError('VALIDATION_FAILED', 'room and prompt are required');
   }
-  const channel = `agent:${room}`;
+  if (!agent) throw new SwitchboardError('UNAVAILABLE', 'The agent is starting');
   // Where the reply belongs in the room: after the room's newest message when it opens. Two
   // channels count their offsets apart, so the page places replies by this (see Room in main.tsx).
   const { offset, epoch } = await server.history(`room:${room}`, { limit: 1 });
-  const stream = await server.stream(channel, {
-    event: 'reply',
-    data: { for: identity.userId, after: { offset, epoch } },
-  });
-  const id = stream.id;
-  void (async () => {
-    await server.publish(channel, 'status', { id, state: 'thinking' }, { ephemeral: true });
-    for (const progress of [20, 50, 80]) {
-      await sleep(250);
-      await server.publish(
-        channel,
-        'status',
-        { id, state: 'searching', progress },
-        { ephemeral: true },
-      );
-    }
-    const answer = `You asked: "${prompt.replace(/^@agent\s*/, '')}". Here is a streamed answer, token by token, delivered to everyone in the room with offsets, so a reconnecting page resumes without gaps or duplicates.`;
-    for (const token of answer.split(/(?<= )/)) {
-      await sleep(60);
-      await stream.write(token);
-    }
-    await stream.end();
-    await server.publish(channel, 'status', { id, state: 'done' }, { ephemeral: true });
-  })();
-  return { id };
+  return agent.ask({ room, prompt, user: identity.userId, after: { offset, epoch } });
 });
 
 // The wire, live, beside the app. Development only; in production it needs a credential.
@@ -205,6 +232,22 @@ try {
   await broker?.close();
   process.exit(1);
 }
+/** The gateway's host as this machine calls it: a wildcard address is not one to call. */
+const callable = (host) =>
+  ['0.0.0.0', '::'].includes(host) ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+if (agentKind === 'python') {
+  try {
+    agent = await pythonAgent({
+      url: `http://${callable(host)}:${address.port}`,
+      apiKey,
+      python: process.env.PYTHON || 'python3',
+    });
+  } catch (error) {
+    await server.close();
+    await broker?.close();
+    fail(`AGENT=python: ${error.message}. Install Python 3, or run the Node agent: npm start`);
+  }
+}
 console.log(`Switchboard demo: http://${host}:${address.port}/  (WebSocket ${address.url})`);
 if (inspector.enabled)
   console.log(`Inspector:        http://${host}:${address.port}${inspector.path}`);
@@ -215,9 +258,12 @@ console.log(
     redis: `History:          in Redis (REDIS_URL), prefix ${process.env.REDIS_PREFIX ?? 'switchboard-demo:'}`,
   }[kind],
 );
+if (agentKind === 'python')
+  console.log('Agent:            demo/agent.py, answering through the HTTP API (AGENT=python)');
 
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, async () => {
+    agent?.close();
     await server.close();
     await broker?.close();
     process.exit(0);

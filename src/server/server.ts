@@ -1,11 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type Server as HttpServer,
+  type IncomingMessage,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { memoryBroker } from '../broker/memory.js';
 import type { Broker, HistoryQuery, HistoryResult, PublishResult } from '../broker/types.js';
 import { jsonCodec } from '../protocol/codec.js';
-import { SwitchboardError } from '../protocol/errors.js';
+import { ErrorCode, SwitchboardError } from '../protocol/errors.js';
 import { isReservedEvent, type PresenceMember } from '../protocol/frames.js';
 import { checkPublication } from '../protocol/validate.js';
 import { Emitter } from '../shared/emitter.js';
@@ -19,7 +23,7 @@ import { Publisher } from './channels/publisher.js';
 import { openStream, StreamTracker } from './channels/streams.js';
 import { Users } from './channels/users.js';
 import { Connection } from './connection/connection.js';
-import type { ConnectionHost } from './connection/host.js';
+import type { ConnectionHost, ConnectionSocket } from './connection/host.js';
 import { DEFAULTS } from './defaults.js';
 import { healthHandler } from './health.js';
 import { refuseUpgrade } from './http.js';
@@ -30,10 +34,13 @@ import { Registry } from './registry.js';
 import { Routing } from './routing.js';
 import { Rpcs } from './rpc.js';
 import { SidePorts } from './side-ports.js';
+import { SseSessions } from './sse.js';
 import type {
+  ChannelAction,
   ChannelCount,
   ClusterChannels,
   HttpHandler,
+  Identity,
   ListenAddress,
   Logger,
   PublishOptions,
@@ -78,6 +85,7 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server {
   readonly #ownsHttp: boolean;
   readonly #ownsBroker: boolean;
   readonly #sidePorts: SidePorts;
+  readonly #sse: SseSessions;
   #closing: Promise<void> | undefined;
 
   constructor(options: ServerOptions) {
@@ -143,6 +151,7 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server {
         join: (connection, channel) => this.#local.join(connection, channel),
         leave: (connection, channel) => this.#local.leave(connection, channel),
         history: (channel, query) => broker.history(channel, query),
+        latest: (channel) => broker.latest(channel),
         members: (channel) => presence.members(channel),
         presenceJoin: (channel, member) => presence.join(channel, member),
         presenceLeave: (channel, member) => presence.leave(channel, member),
@@ -165,18 +174,26 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server {
       options.path ?? DEFAULTS.server.path,
       logger,
       (request, socket, head) => {
-        if (this.#closing) return refuseUpgrade(socket, 503, 'Service Unavailable');
-        const origins = limits.allowedOrigins;
-        if (origins && !origins.includes(request.headers.origin ?? ''))
-          return refuseUpgrade(socket, 403, 'Forbidden');
-        if (this.#registry.connections.size >= limits.maxConnections)
-          return refuseUpgrade(socket, 503, 'Service Unavailable');
-        this.#wss.handleUpgrade(request, socket, head, (ws) => {
-          const connection = new Connection(this.#host, this.#registry.nextId(), ws, request);
-          this.#registry.add(connection, request);
-        });
+        const refusal = this.#refusal(request);
+        if (refusal)
+          return refuseUpgrade(
+            socket,
+            refusal[0],
+            refusal[0] === 403 ? 'Forbidden' : 'Service Unavailable',
+          );
+        this.#wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, request));
       },
     );
+    // The same endpoint over HTTP (SSE + POST) for clients whose WebSockets are blocked; frames
+    // reach a session through the broker, so text codecs only (the JSON default is one).
+    this.#sse = new SseSessions(options.path ?? DEFAULTS.server.path, {
+      broker,
+      limits,
+      logger,
+      refuse: (request) => this.#refusal(request),
+      accept: (socket, request) => this.#accept(socket, request),
+    });
+    if (!wire.codec.binary) this.route(this.#sse.handle);
 
     // Metrics and health on the gateway's port, or on ports of their own.
     this.#sidePorts = new SidePorts(logger);
@@ -204,6 +221,7 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server {
           this.#publishChecked(channel, event, data, options),
         stream: (...args) => this.stream(...args),
         history: (...args) => this.history(...args),
+        latest: (channel) => this.latest(channel),
         presence: (channel) => this.presence(channel),
         sendToUser: (...args) => this.sendToUser(...args),
         disconnectUserEverywhere: (...args) => this.disconnectUserEverywhere(...args),
@@ -221,6 +239,24 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server {
       connections: this.#registry.connections.size,
       channels: this.#local.counts(),
     }));
+  }
+
+  /** Why a new connection is refused now, as an HTTP status, a code and a message; or undefined. */
+  #refusal(request: IncomingMessage): [number, ErrorCode, string] | undefined {
+    const limits = this.#limits;
+    if (this.#closing) return [503, ErrorCode.UNAVAILABLE, 'Shutting down'];
+    const origins = limits.allowedOrigins;
+    if (origins && !origins.includes(request.headers.origin ?? ''))
+      return [403, ErrorCode.FORBIDDEN, 'Origin not allowed'];
+    if (this.#registry.connections.size >= limits.maxConnections)
+      return [503, ErrorCode.LIMIT_EXCEEDED, 'Too many connections'];
+    return undefined;
+  }
+
+  /** A WebSocket, or an SSE session's stream, becomes a connection. */
+  #accept(socket: ConnectionSocket, request: IncomingMessage): void {
+    const connection = new Connection(this.#host, this.#registry.nextId(), socket, request);
+    this.#registry.add(connection, request);
   }
 
   get connections(): ReadonlyMap<string, ServerConnection> {
@@ -299,6 +335,7 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server {
     return this.#publisher.publish(channel, event, data, {
       ...options,
       history: ephemeral ? undefined : policy.history(rule, undefined),
+      latest: policy.latest(rule, event, undefined),
       ...(ephemeral && { ephemeral }),
     });
   }
@@ -316,6 +353,14 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server {
       .history(channel, query)
       .catch((error) =>
         Promise.reject(this.#publisher.failure(error, channel, 'broker history failed')),
+      );
+  }
+
+  latest(channel: string): ReturnType<Broker['latest']> {
+    return this.broker
+      .latest(channel)
+      .catch((error) =>
+        Promise.reject(this.#publisher.failure(error, channel, 'broker latest failed')),
       );
   }
 
@@ -346,6 +391,10 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server {
 
   rpc(name: string, handler: RpcHandler<never>, options: RpcOptions = {}): void {
     this.#rpcs.register(name, handler, options);
+  }
+
+  async authorize(identity: Identity, channel: string, action: ChannelAction): Promise<void> {
+    await this.#policy.authorize(identity, channel, action);
   }
 
   channelPattern(channel: string): string | undefined {
@@ -380,6 +429,7 @@ class SwitchboardServer extends Emitter<ServerEvents> implements Server {
   async #shutdown(): Promise<void> {
     await this.#nodes.stop();
     this.#streams.clear();
+    this.#sse.close();
     await this.#registry.drain();
     this.#routing.detach();
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));

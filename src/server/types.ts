@@ -132,6 +132,13 @@ export interface StreamOptions {
   event?: string;
   /** Payload of the opening marker (e.g. who is answering). */
   data?: unknown;
+  /**
+   * The stream's id (1 to 128 characters), for a writer that must refer to the stream before
+   * it ends (an agent's status updates name the reply they belong to); default a random one.
+   * An id in progress on the channel on this node is refused (FORBIDDEN); pick ids unique across
+   * nodes (a random part), as the default is.
+   */
+  id?: string;
 }
 
 export type ServerEvents = {
@@ -193,9 +200,20 @@ export interface Server {
    * marker, joined midway by late subscribers, ended with an error if it goes quiet too long.
    */
   stream(channel: string, options?: StreamOptions): Promise<ServerStream>;
+  /**
+   * Checks a channel's rules for an identity as a client's request is checked (e.g. in an RPC
+   * that acts on a channel for its caller): resolves when allowed, throws `NOT_FOUND` (no
+   * pattern matches, or a `$` name) or `FORBIDDEN` (the pattern's `authorize` refused).
+   */
+  authorize(identity: Identity, channel: string, action: ChannelAction): Promise<void>;
   /** Who is on a presence-enabled channel, across all nodes. */
   presence(channel: string): Promise<PresenceMember[]>;
   history(channel: string, query?: HistoryQuery): Promise<HistoryResult>;
+  /**
+   * A `latest` channel's most recent publication of each event name, least recently updated
+   * first (each with the offset and epoch it was published with), across all nodes.
+   */
+  latest(channel: string): Promise<Publication[]>;
   /** `name` '*' registers the handler for every method without its own. */
   rpc<S extends StandardSchemaV1>(
     name: string,
@@ -300,6 +318,24 @@ export interface ChannelOptions {
    * below so late subscribers and reconnects can catch up.
    */
   streams?: boolean | { timeoutMs?: number; history?: ChannelHistoryOptions };
+  /**
+   * Keep the latest publication of each event name (an agent's status, a progress bar): a
+   * subscribe first delivers them, marked `latest`, then live ones; `sub.latest(event)` on the
+   * client, `GET /api/latest` over HTTP. Ephemeral publications count; stream chunks and the
+   * server's `$` events do not.
+   */
+  latest?: boolean | ChannelLatestOptions;
+}
+
+/** How many latest values a channel keeps, and for how long. */
+export interface ChannelLatestOptions {
+  /**
+   * Distinct event names kept; a new name when full evicts the least recently updated one.
+   * Default 64.
+   */
+  maxEvents?: number;
+  /** The channel's latest values are forgotten this long after the last one. Default 24 hours. */
+  ttlMs?: number;
 }
 
 /** What a channel keeps for recovery and `history` requests: `{ size: 100 }` is enough. */

@@ -73,6 +73,36 @@ export const app = (
 export const server = createServer({ broker: redisBroker({ url: 'redis://127.0.0.1:6379' }) });
 `;
 
+/** switchboard/ai with its optional peer \`ai\`: the transport is the AI SDK's ChatTransport. */
+const ai = `
+import type { ChatTransport, UIMessage, UIMessageChunk } from 'ai';
+import { SwitchboardChatTransport, serveChat } from 'switchboard/ai';
+import { createClient } from 'switchboard/client';
+import { createServer } from 'switchboard/server';
+
+const server = createServer({ channels: { 'ai:*': { streams: true } } });
+export const service = serveChat(server, {
+  channel: 'ai:',
+  handler: ({ signal }) =>
+    new ReadableStream<UIMessageChunk>({
+      start(controller) {
+        if (!signal.aborted) controller.enqueue({ type: 'start' });
+        controller.close();
+      },
+    }),
+});
+const client = createClient({ url: 'ws://127.0.0.1:8080/ws', token: 'alice' });
+export const transport: ChatTransport<UIMessage> = new SwitchboardChatTransport({ client });
+`;
+
+/** A handler that returns no UI message stream is refused: the AI SDK types are not \`any\`. */
+const aiWrong = `
+import { serveChat } from 'switchboard/ai';
+import { createServer } from 'switchboard/server';
+
+export const service = serveChat(createServer(), { channel: 'ai:', handler: () => 42 });
+`;
+
 /** The check can fail: a class that is no WebSocket is refused (the types are not `any`). */
 const wrong = `
 import { createClient } from 'switchboard/client';
@@ -134,6 +164,8 @@ describe('a strict TypeScript consumer of the packed package', () => {
       'core.ts': core,
       'browser.ts': browser,
       'peers.tsx': peers,
+      'ai.ts': ai,
+      'ai-wrong.ts': aiWrong,
       'wrong.ts': wrong,
     }))
       await writeFile(join(consumer.dir, 'src', name), source);
@@ -163,10 +195,30 @@ describe('a strict TypeScript consumer of the packed package', () => {
     expect(await tsc(config)).toMatch(/src\/wrong\.ts.*error TS2322[\s\S]*WebSocket/);
   }, 120_000);
 
-  describe('with the optional peers installed (@types/react, ioredis)', () => {
+  describe('with the optional peers installed (@types/react, ioredis, ai)', () => {
     beforeAll(async () => {
-      await consumer.install(pinned('@types/react'), pinned('ioredis'));
+      await consumer.install(pinned('@types/react'), pinned('ioredis'), pinned('ai'));
     }, 300_000);
+
+    // Web streams are in lib DOM (or @types/node): \`ai\`'s own types need them too. And \`ai\`'s
+    // declarations do not compile under skipLibCheck: false (TS2344 in its tool types, missing
+    // json-schema types), so this one skips them: the consumer's code is still checked against
+    // ours, e.g. that the transport is the SDK's ChatTransport.
+    it.each(Object.keys(resolutions) as Resolution[])(
+      'compiles switchboard/ai with the AI SDK types under %s (lib DOM)',
+      async (resolution) => {
+        const options = { ...resolutions[resolution], lib: ['ES2022', 'DOM'], skipLibCheck: true };
+        const config = await tsconfig(`${resolution}-ai`, options, ['src/ai.ts']);
+        expect(await tsc(config)).toBe('');
+      },
+      120_000,
+    );
+
+    it('refuses a chat handler that returns no UI message stream: the check can fail', async () => {
+      const options = { ...resolutions.bundler, lib: ['ES2022', 'DOM'], skipLibCheck: true };
+      const config = await tsconfig('ai-wrong', options, ['src/ai-wrong.ts']);
+      expect(await tsc(config)).toMatch(/src\/ai-wrong\.ts.*error TS2322/);
+    }, 120_000);
 
     it.each(Object.keys(resolutions) as Resolution[])(
       'compiles switchboard/react and switchboard/redis too under %s',

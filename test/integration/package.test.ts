@@ -7,6 +7,21 @@ import { type Consumer, cleanEnv, createConsumer, npm, root, run } from './consu
 let consumer: Consumer;
 let installLog = '';
 
+/** The files a browser bundle (no `node` condition) of an entry point of the installed package reads. */
+async function browserBundleInputs(entry: string): Promise<string[]> {
+  const result = await build({
+    absWorkingDir: consumer.dir,
+    stdin: { contents: `export * from '${entry}';`, resolveDir: consumer.dir },
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
+  });
+  return Object.keys(result.metafile.inputs);
+}
+
 describe('the package, installed into another project', () => {
   beforeAll(async () => {
     // dist/ is built by the suite's global setup.
@@ -115,19 +130,23 @@ describe('the package, installed into another project', () => {
     );
     expect(stdout.trim()).toBe('switchboard/dist/client/node.js');
     // A bundle for browsers (no `node` condition), from the installed package: no ws, no Node.
-    const result = await build({
-      absWorkingDir: consumer.dir,
-      stdin: { contents: "export * from 'switchboard/client';", resolveDir: consumer.dir },
-      bundle: true,
-      format: 'esm',
-      platform: 'browser',
-      write: false,
-      metafile: true,
-      logLevel: 'silent',
-    });
-    const inputs = Object.keys(result.metafile.inputs);
+    const inputs = await browserBundleInputs('switchboard/client');
     expect(inputs).toContain('node_modules/switchboard/dist/client/index.js');
     expect(inputs.filter((path) => /\/ws\/|client\/node\.js|^node:/.test(path))).toEqual([]);
+  }, 30_000);
+
+  it('switchboard/ai loads without its optional peer `ai` (it uses only its types) and bundles for browsers', async () => {
+    const { stdout } = await consumer.node(
+      'ai.mjs',
+      [
+        "import { SwitchboardChatTransport, serveChat } from 'switchboard/ai';",
+        'console.log(typeof SwitchboardChatTransport, typeof serveChat);',
+      ].join('\n'),
+    );
+    expect(stdout.trim()).toBe('function function');
+    const inputs = await browserBundleInputs('switchboard/ai');
+    expect(inputs).toContain('node_modules/switchboard/dist/ai/index.js');
+    expect(inputs.filter((path) => /\/ws\/|\/ai\/dist|^node:/.test(path))).toEqual([]);
   }, 30_000);
 
   it('enforces the exports map: a deep path into dist/ is not importable', async () => {
