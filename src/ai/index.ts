@@ -12,6 +12,7 @@ export {
   serveChat,
   type UIMessageSource,
 } from './server.js';
+export type { ChatState, ChatStatus } from './status.js';
 export { SwitchboardChatTransport, type SwitchboardChatTransportOptions } from './transport.js';
 export {
   CHAT_DEFAULTS,

@@ -10,6 +10,7 @@ import type { UIMessage, UIMessageChunk } from 'ai';
 import type { PublicationHandler } from '../broker/types.js';
 import { ErrorCode, SwitchboardError } from '../protocol/errors.js';
 import type { Identity, RpcContext, Server, ServerStream } from '../server/types.js';
+import { type StatusReporter, statusReporter } from './status.js';
 import {
   CHAT_DEFAULTS,
   type ChatChannel,
@@ -56,6 +57,12 @@ export interface ServeChatOptions<UI_MESSAGE extends UIMessage = UIMessage> {
   event?: string;
   /** Replies running at once on this node; one more is refused with LIMIT_EXCEEDED. Default 100. */
   maxReplies?: number;
+  /**
+   * The agent's status beside its text (status.ts): an ephemeral publication of this event on
+   * the chat's channel at each change, kept for late joiners where the pattern sets `latest`.
+   * Default 'status'; false: none.
+   */
+  status?: string | false;
 }
 
 /** The running service: `close()` aborts its replies and stops listening for stops. */
@@ -69,6 +76,7 @@ interface Reply {
   chatId: string;
   stream: ServerStream;
   controller: AbortController;
+  status: StatusReporter | undefined;
 }
 
 /** Sends remembered so a resend after a cut (same caller, same request id) starts nothing new. */
@@ -121,7 +129,14 @@ export function serveChat<UI_MESSAGE extends UIMessage = UIMessage>(
     };
     if (request.messageId !== undefined) open.messageId = request.messageId;
     const stream = await server.stream(channel, { event, data: open });
-    const reply: Reply = { chatId: request.chatId, stream, controller: new AbortController() };
+    const statusEvent = options.status ?? 'status';
+    const reply: Reply = {
+      chatId: request.chatId,
+      stream,
+      controller: new AbortController(),
+      status:
+        statusEvent === false ? undefined : statusReporter(server, channel, statusEvent, stream.id),
+    };
     replies.set(stream.id, reply);
     const context: ChatHandlerContext<UI_MESSAGE> = {
       chatId: request.chatId,
@@ -214,6 +229,7 @@ async function pump(
         if (signal.aborted) break;
         const next = await iterator.next();
         if (next.done || signal.aborted) break;
+        reply.status?.chunk(next.value);
         enqueue(queue, next.value);
         writing ??= flush();
         if (queue.length >= MAX_QUEUED) await writing;
@@ -240,6 +256,7 @@ async function pump(
   await (failure !== undefined ? stream.fail(failure) : stream.end(end)).catch((error: unknown) =>
     server.logger.error({ err: error, stream: stream.id }, 'chat reply could not be ended'),
   );
+  await reply.status?.end(failure !== undefined ? 'failed' : end.outcome);
 }
 
 /** Adds a chunk to what waits, merged into the last one when both are deltas of the same part. */

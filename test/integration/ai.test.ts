@@ -119,6 +119,32 @@ describe('switchboard/ai', () => {
     expect(await bob.reconnectToStream({ chatId: 'room' })).toBeNull();
   });
 
+  it("publishes the agent's status beside the text; on a `latest` channel a late viewer gets it first", async () => {
+    const { url, server } = await startServer({
+      channels: { 'ai:*': { streams: true, latest: true } },
+    });
+    serve(server, null);
+    const watcher = await connected(url, 'carol');
+    const seen: unknown[] = [];
+    const room = watcher.subscribe('ai:room');
+    room.on('status', (status) => seen.push(status));
+    await room.ready();
+    const alice = new SwitchboardChatTransport({ client: await connected(url, 'alice') });
+    onCleanup(() => alice.close());
+    const { text } = await read(await send(alice, 'room', 3));
+    expect(text).toBe(words(3).join(''));
+    await waitFor(() => seen.length === 3, 5_000, 'the statuses');
+    const stream = (seen[0] as { stream: string }).stream;
+    expect(seen).toEqual([
+      { state: 'thinking', stream },
+      { state: 'writing', stream },
+      { state: 'finished', stream },
+    ]);
+    const late = (await connected(url, 'dave')).subscribe('ai:room');
+    await late.ready();
+    expect(late.latest('status')).toEqual({ state: 'finished', stream });
+  });
+
   it('stop from one viewer aborts the generation on the server and ends the reply for both, also after a resume', async () => {
     const { url, server } = await startServer({ channels });
     const { aborted, completed } = serve(server, 1, new Promise(() => {}));
