@@ -1,7 +1,7 @@
 import { constants, createDeflateRaw } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { closePayload, encodeFrame, FrameReader, parseClose } from './ws-wire.js';
+import { closePayload, encodeFrame, FrameReader, parseClose, unmask } from './ws-wire.js';
 
 /** A frame with every bit chosen: fragments, RSV1, masking. */
 function frame(
@@ -168,6 +168,28 @@ describe('FrameReader', () => {
       fresh.r.feed(frame(1, Buffer.from('ignored')));
       expect(fresh.events).toHaveLength(1);
     }
+  });
+});
+
+describe('unmask', () => {
+  it('equals the byte-by-byte XOR at any alignment, length and mask position', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 300 }),
+        fc.uint8Array({ minLength: 4, maxLength: 4 }),
+        fc.nat(7),
+        fc.nat(3),
+        (data, maskBytes, shift, offset) => {
+          const mask = Buffer.from(maskBytes);
+          const room = Buffer.alloc(data.length + shift);
+          const bytes = room.subarray(shift);
+          bytes.set(data);
+          unmask(bytes, mask, offset);
+          const expected = Buffer.from(data.map((b, i) => b ^ mask[(offset + i) & 3]!));
+          expect(bytes.equals(expected)).toBe(true);
+        },
+      ),
+    );
   });
 });
 

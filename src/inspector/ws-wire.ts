@@ -207,9 +207,7 @@ export class FrameReader {
     }
     const want = control ? take : Math.min(take, this.keepMax - this.keptLength);
     const copy = Buffer.from(chunk.subarray(at, at + want));
-    if (this.masked) {
-      for (let i = 0; i < copy.length; i++) copy[i]! ^= this.mask[(this.maskOffset + i) & 3]!;
-    }
+    if (this.masked) unmask(copy, this.mask, this.maskOffset);
     this.maskOffset += take;
     if (control) this.control.push(copy);
     else {
@@ -294,4 +292,27 @@ export function closePayload(code: number | undefined, reason = ''): Buffer {
 export function parseClose(payload: Buffer): { code: number | undefined; reason: string } {
   if (payload.length < 2) return { code: undefined, reason: '' };
   return { code: payload.readUInt16BE(0), reason: payload.subarray(2).toString() };
+}
+
+/**
+ * XORs `bytes` with the 4-byte `mask` from mask position `offset` (RFC 6455 §5.3), a 32-bit word
+ * at a time where the memory is aligned: byte by byte, a 4 KiB message cost the proxy more than
+ * relaying it.
+ */
+export function unmask(bytes: Buffer, mask: Buffer, offset: number): void {
+  const length = bytes.length;
+  let i = 0;
+  for (; i < length && ((bytes.byteOffset + i) & 3) !== 0; i++)
+    bytes[i]! ^= mask[(offset + i) & 3]!;
+  const words = (length - i) >> 2;
+  if (words > 0) {
+    // The mask as it lines up from here, read in the platform's byte order like the words are.
+    const rotated = new Uint8Array(4);
+    for (let k = 0; k < 4; k++) rotated[k] = mask[(offset + i + k) & 3]!;
+    const word = new Uint32Array(rotated.buffer)[0]!;
+    const view = new Uint32Array(bytes.buffer, bytes.byteOffset + i, words);
+    for (let w = 0; w < words; w++) view[w]! ^= word;
+    i += words * 4;
+  }
+  for (; i < length; i++) bytes[i]! ^= mask[(offset + i) & 3]!;
 }
