@@ -1,6 +1,7 @@
 /**
  * Capture on a Switchboard gateway: a Tap that records the connections the store tracks and their
- * frames as text, decodes nothing twice, and costs nothing for connections it does not track.
+ * frames (text; long text as bytes), decodes nothing twice, and costs nothing for connections it
+ * does not track.
  */
 import { isUtf8 } from 'node:buffer';
 import type { ServerFrame } from '../protocol/frames.js';
@@ -23,6 +24,9 @@ function reencode(frame: unknown): string {
   }
 }
 
+/** Text this long or longer is kept as bytes (see textOf). */
+const TEXT_AS_BYTES_FROM = 1024;
+
 const isCredentialFrame = (frame: unknown) => {
   const type = (frame as { type?: unknown } | null)?.type;
   return type === 'connect' || type === 'refresh';
@@ -35,27 +39,35 @@ export function gatewayCapture(
 ): { tap: Tap; target: Target } {
   const channelsOf = (connection: ServerConnection) => [...connection.subscriptions];
   /*
-   * Frames are kept as text, not as the Buffers the gateway wrote or read. A kept Buffer pins
+   * Frames are kept as text or a copy of their bytes, never as the Buffers the gateway wrote or
+   * read. A kept Buffer pins
    * memory it does not own: an inbound message is a slice of the socket's 64 KiB read chunk, an
    * outbound one shares Node's 8 KiB allocation pool with ws's frame headers, and holding those
    * pool slabs made the fan-out path allocate and collect far more (fan-out ran at 0.6-0.9x with
    * the inspector on). A publication's frame is the same Buffer for every subscriber, so it is
-   * decoded once, not once per tracked subscriber.
+   * decoded (or copied) once, not once per tracked subscriber, and counted once (frames.ts).
    */
   let lastRaw: Uint8Array | undefined;
-  let lastText: string | undefined;
+  let lastText: string | Uint8Array | undefined;
   /**
-   * The frame's text, or undefined for a binary one (a binary codec's, or bytes that are not
-   * UTF-8): those are kept as bytes for the hex preview (off unless `showBinaryPreview`), since
-   * as text they would show as garbage.
+   * The frame's text as kept, or undefined for a binary one (a binary codec's, or bytes that are
+   * not UTF-8): those are kept as bytes for the hex preview (off unless `showBinaryPreview`),
+   * since as text they would show as garbage. A long text is kept as a copy of its bytes, decoded
+   * only when the panel reads it: kept as strings, 4 KiB replies filled the old generation with
+   * text that the byte budget soon dropped, and collecting it cost several times the traffic.
    */
-  const textOf = (raw: Uint8Array): string | undefined => {
+  const textOf = (raw: Uint8Array): string | Uint8Array | undefined => {
     if (raw !== lastRaw) {
       lastRaw = raw;
       const bytes = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
       // JSON (the default codec's every frame) is text: only other bytes are checked.
       const json = bytes[0] === 0x7b || bytes[0] === 0x5b;
-      lastText = json || isUtf8(bytes) ? bytes.toString() : undefined;
+      lastText =
+        !json && !isUtf8(bytes)
+          ? undefined
+          : bytes.length >= TEXT_AS_BYTES_FROM
+            ? Uint8Array.prototype.slice.call(bytes)
+            : bytes.toString();
     }
     return lastText;
   };

@@ -113,7 +113,7 @@ export class FrameKeeper {
       last !== undefined &&
       last !== slot &&
       last.seq !== 0 &&
-      typeof slot.content === 'string' &&
+      slot.content !== undefined &&
       last.content === slot.content
     ) {
       const share = (last.share ??= { refs: 1 });
