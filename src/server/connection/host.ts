@@ -54,8 +54,8 @@ export interface Connection extends ServerConnection {
   frameTaps: Tap[] | undefined;
   /** `connect` succeeded. */
   authenticated(identity: Identity, clientData: unknown): void;
-  /** The timer that closes the connection when its credential expires (replaces the last one). */
-  setExpiryTimer(timer: ReturnType<typeof setTimeout> | undefined): void;
+  /** Closes the connection (4002) at `at`, when its credential expires; undefined: never. */
+  setExpiry(at: number | undefined): void;
   /** Fan-out entry point: `raw` is the publication encoded once for every subscriber. */
   deliver(publication: Publication, raw: Buffer, frame?: MessageFrame): void;
   sendPublication(publication: Publication): void;
