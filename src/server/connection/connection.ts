@@ -41,7 +41,7 @@ export class Connection implements LiveConnection {
   readonly connectedAt = Date.now();
   readonly stats: ConnectionStats = { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 };
   /** channel → publications held back while its subscribe is answered; null once live. */
-  readonly channels = new Map<string, Publication[] | null>();
+  channels: Map<string, Publication[] | null> | undefined;
   /** Set by the heartbeat sweep, cleared by anything the client sends. */
   awaitingPong = false;
   /** The taps that watch this connection's frames; undefined when none does. */
@@ -94,7 +94,7 @@ export class Connection implements LiveConnection {
   }
 
   get subscriptions(): ReadonlySet<string> {
-    return new Set(this.channels.keys());
+    return new Set(this.channels?.keys());
   }
 
   // ── inbound ──────────────────────────────────────────────────────────────────────────────
@@ -287,7 +287,7 @@ export class Connection implements LiveConnection {
   }
 
   leave(channel: string): void {
-    if (!this.channels.delete(channel)) return;
+    if (!this.channels?.delete(channel)) return;
     const { channels } = this.host;
     channels.leave(this, channel);
     const member = this.presence?.get(channel);
@@ -301,7 +301,7 @@ export class Connection implements LiveConnection {
 
   /** Fan-out entry point: `raw` is the publication encoded once for every subscriber. */
   deliver(publication: Publication, raw: Buffer, frame?: MessageFrame): void {
-    const held = this.channels.get(publication.channel);
+    const held = this.channels?.get(publication.channel);
     if (held) {
       if (held.length >= MAX_PENDING_PUBLICATIONS) {
         this.close(CloseCode.SLOW_CONSUMER, 'too many publications while subscribing');
@@ -441,7 +441,7 @@ export class Connection implements LiveConnection {
     this.authTimer = this.closeTimer = undefined;
     expireAt(this, undefined);
     if (code === 1006 && this.closeCode) ({ code, reason } = this.closeCode);
-    for (const channel of [...this.channels.keys()]) this.leave(channel);
+    for (const channel of [...(this.channels?.keys() ?? [])]) this.leave(channel);
     this.host.session.closed(this, code, reason);
   }
 }

@@ -44,8 +44,11 @@ export interface Connection extends ServerConnection {
   readonly host: ConnectionHost;
   state: ConnectionState;
   identity: Identity | undefined;
-  /** channel → publications held back while its subscribe is answered; null once live. */
-  readonly channels: Map<string, Publication[] | null>;
+  /**
+   * channel → publications held back while its subscribe is answered; null once live. Made on
+   * the first subscribe: most idle connections never make one.
+   */
+  channels: Map<string, Publication[] | null> | undefined;
   /** channel → this connection's presence entry, for channels that track presence. */
   presence: Map<string, PresenceMember> | undefined;
   /** Set by the heartbeat sweep, cleared by anything the client sends. */
