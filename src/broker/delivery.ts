@@ -40,10 +40,20 @@ export interface DeliveryLink {
 /** Live publications held during one catch-up at most; a channel busier than that is reset. */
 const MAX_HELD = 100_000;
 
+/**
+ * Handler lists are arrays replaced on change, never changed in place: a dispatch walks the list
+ * it started with, whoever subscribes or leaves meanwhile. Far smaller than a Set for the one
+ * handler most channels have (every user's own channel is an entry), and channels without reset
+ * handlers share one empty list.
+ */
+const NO_RESETS: readonly (() => void)[] = Object.freeze([]);
+/** A catch-up that read nothing from history: every entry may share it, nothing writes to it. */
+const NO_IDS: ReadonlyMap<number, string | undefined> = new Map();
+
 interface Entry {
   channel: string;
-  handlers: Set<PublicationHandler>;
-  resets: Set<() => void>;
+  handlers: readonly PublicationHandler[];
+  resets: readonly (() => void)[];
   /** The last publication delivered (offset, epoch and, where the store gives one, its id). */
   last: (StreamPosition & { id?: string | undefined }) | undefined;
   /** Live publications waiting while the entry catches up; undefined when live. */
@@ -54,7 +64,7 @@ interface Entry {
    * live publication past `upTo` arrives (the link is FIFO), those are repeats — checked against
    * the ids read when history kept them, so a rollback still shows.
    */
-  settle: { upTo: number; ids: Map<number, string | undefined> } | undefined;
+  settle: { upTo: number; ids: ReadonlyMap<number, string | undefined> } | undefined;
   /** Settles when the node first listens and knows the channel's position. */
   ready: Promise<void>;
   /** A catch-up (or a fence) is running. */
@@ -88,14 +98,15 @@ export class Delivery {
   subscribe(channel: string, handler: PublicationHandler, onReset?: () => void): Promise<void> {
     const existing = this.#entries.get(channel);
     if (existing) {
-      existing.handlers.add(handler);
-      if (onReset) existing.resets.add(onReset);
+      if (!existing.handlers.includes(handler)) existing.handlers = [...existing.handlers, handler];
+      if (onReset && !existing.resets.includes(onReset))
+        existing.resets = [...existing.resets, onReset];
       return existing.ready;
     }
     const entry: Entry = {
       channel,
-      handlers: new Set([handler]),
-      resets: new Set(onReset ? [onReset] : []),
+      handlers: [handler],
+      resets: onReset ? [onReset] : NO_RESETS,
       last: undefined,
       held: [],
       settle: undefined,
@@ -121,8 +132,9 @@ export class Delivery {
   async unsubscribe(channel: string, handler: PublicationHandler): Promise<void> {
     const entry = this.#entries.get(channel);
     if (!entry) return;
-    entry.handlers.delete(handler);
-    if (entry.handlers.size > 0) return;
+    if (entry.handlers.includes(handler))
+      entry.handlers = entry.handlers.filter((h) => h !== handler);
+    if (entry.handlers.length > 0) return;
     this.#entries.delete(channel);
     await entry.ready.catch(() => {});
     // Subscribed again meanwhile: the new entry owns the link's subscription.
@@ -332,7 +344,11 @@ function rolledBack(
 }
 
 /** Offsets and ids a catch-up read, so the late live copies of those can be verified. */
-function idsOf(kept: readonly Publication[], epoch: string): Map<number, string | undefined> {
+function idsOf(
+  kept: readonly Publication[],
+  epoch: string,
+): ReadonlyMap<number, string | undefined> {
+  if (kept.length === 0) return NO_IDS;
   const ids = new Map<number, string | undefined>();
   for (const publication of kept)
     if (publication.epoch === epoch) ids.set(publication.offset, publication.id);

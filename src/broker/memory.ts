@@ -33,10 +33,13 @@ interface ChannelState {
   history: Publication[];
   /** Last publish, subscribe or unsubscribe: idle channels are forgotten some time after it. */
   lastActive: number;
-  /** connection → member and when the entry lapses unless refreshed. */
-  presence: Map<string, { member: PresenceMember; expiresAt: number }>;
+  /**
+   * connection → member and when the entry lapses unless refreshed. Created on first use, like
+   * `latest`: every user's own channel has a state here, and most never see either.
+   */
+  presence: Map<string, { member: PresenceMember; expiresAt: number }> | undefined;
   /** event → its latest publication; Map order is update order, least recent first. */
-  latest: Map<string, Publication>;
+  latest: Map<string, Publication> | undefined;
   /** When the latest values lapse: their ttl after the last one kept. */
   latestUntil: number;
 }
@@ -78,10 +81,12 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
     const now = Date.now();
     for (const [name, state] of channels) {
       trim(state, now, ttlByChannel.get(name) ?? 0, state.history.length);
-      for (const [connection, entry] of state.presence) {
-        if (entry.expiresAt <= now) state.presence.delete(connection);
-      }
-      if (state.latestUntil <= now) state.latest.clear();
+      const presence = state.presence;
+      if (presence)
+        for (const [connection, entry] of presence) {
+          if (entry.expiresAt <= now) presence.delete(connection);
+        }
+      if (state.latestUntil <= now) state.latest = undefined;
       forgetIfIdle(name, state, now);
     }
     for (const [key, remembered] of keys) {
@@ -98,9 +103,9 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
         epoch: newEpoch(),
         offset: 0,
         history: [],
-        presence: new Map(),
+        presence: undefined,
         lastActive: Date.now(),
-        latest: new Map(),
+        latest: undefined,
         latestUntil: 0,
       };
       channels.set(channel, s);
@@ -111,8 +116,8 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
   // Forgetting a channel starts a new epoch next time, which is honest: nothing is kept to
   // recover from, so a returning subscriber is told `recovered: false`.
   function forgetIfIdle(channel: string, s: ChannelState, now: number): void {
-    if (delivery.has(channel) || s.history.length > 0 || s.presence.size > 0) return;
-    if (s.latest.size > 0 && s.latestUntil > now) return;
+    if (delivery.has(channel) || s.history.length > 0 || (s.presence?.size ?? 0) > 0) return;
+    if ((s.latest?.size ?? 0) > 0 && s.latestUntil > now) return;
     if (now - s.lastActive < idleTtlMs) return;
     channels.delete(channel);
     ttlByChannel.delete(channel);
@@ -159,10 +164,11 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
       }
       const latest = opts.latest;
       if (latest && latest.maxEvents > 0 && latest.ttlMs > 0) {
-        if (s.latestUntil <= now) s.latest.clear();
-        s.latest.delete(input.event);
-        s.latest.set(input.event, publication);
-        while (s.latest.size > latest.maxEvents) s.latest.delete(s.latest.keys().next().value!);
+        if (s.latestUntil <= now) s.latest = undefined;
+        const kept = (s.latest ??= new Map());
+        kept.delete(input.event);
+        kept.set(input.event, publication);
+        while (kept.size > latest.maxEvents) kept.delete(kept.keys().next().value!);
         s.latestUntil = now + latest.ttlMs;
       }
       const result: PublishResult = {
@@ -205,25 +211,27 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
     async latest(channel: string): Promise<Publication[]> {
       assertOpen();
       const s = channels.get(channel);
-      if (!s || s.latestUntil <= Date.now()) return [];
+      if (!s?.latest || s.latestUntil <= Date.now()) return [];
       return [...s.latest.values()].map(latestCopy);
     },
 
     async presenceAdd(channel, member, ttlMs) {
       assertOpen();
-      state(channel).presence.set(member.connection, { member, expiresAt: Date.now() + ttlMs });
+      (state(channel).presence ??= new Map()).set(member.connection, {
+        member,
+        expiresAt: Date.now() + ttlMs,
+      });
     },
 
     async presenceRemove(channel, connection) {
       const s = channels.get(channel);
-      if (!s) return;
-      s.presence.delete(connection);
+      s?.presence?.delete(connection);
     },
 
     async presence(channel) {
       assertOpen();
       const s = channels.get(channel);
-      if (!s) return [];
+      if (!s?.presence) return [];
       const now = Date.now();
       const members: PresenceMember[] = [];
       for (const entry of s.presence.values())

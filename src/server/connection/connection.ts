@@ -11,8 +11,9 @@ import type {
 import { isRequestId, parseClientFrame } from '../../protocol/validate.js';
 import { TokenBucket } from '../limits.js';
 import type { ConnectionState, ConnectionStats, Identity, Tap } from '../types.js';
-import { tellControl, watchControlFrames } from './control-frames.js';
+import { tellControl, watchSocket } from './control-frames.js';
 import { uncorkAtTickEnd } from './cork.js';
+import { expireAt } from './expiry.js';
 import type { ConnectionHost, ConnectionSocket, Connection as LiveConnection } from './host.js';
 import { onConnect, onHistory, onPresence, onPublish, onRefresh, onRpc } from './requests.js';
 import { onSubscribe, onUnsubscribe } from './subscribe.js';
@@ -40,7 +41,7 @@ export class Connection implements LiveConnection {
   readonly connectedAt = Date.now();
   readonly stats: ConnectionStats = { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 };
   /** channel → publications held back while its subscribe is answered; null once live. */
-  readonly channels = new Map<string, Publication[] | null>();
+  channels: Map<string, Publication[] | null> | undefined;
   /** Set by the heartbeat sweep, cleared by anything the client sends. */
   awaitingPong = false;
   /** The taps that watch this connection's frames; undefined when none does. */
@@ -52,12 +53,15 @@ export class Connection implements LiveConnection {
   private rateLimitedInARow = 0;
   private inFlight = 0;
   private chain: Promise<void> | undefined;
+  private requestDone: (() => void) | undefined;
   private authTimer: ReturnType<typeof setTimeout> | undefined;
   /** Bounds the closing handshake: a peer that never answers is cut off. */
   private closeTimer: ReturnType<typeof setTimeout> | undefined;
   /** The code we closed with when the socket is cut without a handshake (reported as ours, not 1006). */
   private closeCode: { code: number; reason: string } | undefined;
-  private expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When the credential expires, and the connection's place in the expiry queue (expiry.ts). */
+  expiryAt = 0;
+  expiryIndex = -1;
   /** The socket `ws` writes to (the upgrade request's), corked while this tick's frames gather. */
   private readonly socket: IncomingMessage['socket'];
   private corked = false;
@@ -78,11 +82,7 @@ export class Connection implements LiveConnection {
       limits.authTimeoutMs,
     );
     ws.on('message', (data: Buffer, isBinary) => this.handleMessage(data, isBinary));
-    ws.on('close', (code, reason) => this.handleClose(code, reason.toString()));
-    watchControlFrames(this, ws);
-    ws.on('error', (error) =>
-      host.logger.debug({ err: error, connection: this.id }, 'socket error'),
-    );
+    watchSocket(this, ws);
   }
 
   get bufferedAmount(): number {
@@ -94,7 +94,7 @@ export class Connection implements LiveConnection {
   }
 
   get subscriptions(): ReadonlySet<string> {
-    return new Set(this.channels.keys());
+    return new Set(this.channels?.keys());
   }
 
   // ── inbound ──────────────────────────────────────────────────────────────────────────────
@@ -207,7 +207,9 @@ export class Connection implements LiveConnection {
     // Nothing queued ahead: an RPC can start now. It would only be started by the chain, never
     // awaited, so skipping the chain's closure and promises changes no order.
     if (frame.type === 'rpc' && this.chain === undefined && this.identity !== undefined) {
-      onRpc(this, frame).then(this.requestDone, this.requestDone);
+      // Made on the first RPC: a connection that makes none does not carry it.
+      const done = (this.requestDone ??= () => void this.inFlight--);
+      onRpc(this, frame).then(done, done);
       return;
     }
     this.ordered(async () => {
@@ -255,10 +257,6 @@ export class Connection implements LiveConnection {
   }
 
   /** Runs `step` after every earlier step; a step that never awaits runs synchronously. */
-  private readonly requestDone = (): void => {
-    this.inFlight--;
-  };
-
   private ordered(step: () => Promise<void>): void {
     const run = this.chain ? this.chain.then(step) : step();
     const tail = run.then(
@@ -280,13 +278,16 @@ export class Connection implements LiveConnection {
     this.state = 'open';
   }
 
-  setExpiryTimer(timer: ReturnType<typeof setTimeout> | undefined): void {
-    clearTimeout(this.expiryTimer);
-    this.expiryTimer = timer;
+  setExpiry(at: number | undefined): void {
+    expireAt(this, at);
+  }
+
+  expire(): void {
+    this.close(CloseCode.TOKEN_EXPIRED, 'token expired');
   }
 
   leave(channel: string): void {
-    if (!this.channels.delete(channel)) return;
+    if (!this.channels?.delete(channel)) return;
     const { channels } = this.host;
     channels.leave(this, channel);
     const member = this.presence?.get(channel);
@@ -300,7 +301,7 @@ export class Connection implements LiveConnection {
 
   /** Fan-out entry point: `raw` is the publication encoded once for every subscriber. */
   deliver(publication: Publication, raw: Buffer, frame?: MessageFrame): void {
-    const held = this.channels.get(publication.channel);
+    const held = this.channels?.get(publication.channel);
     if (held) {
       if (held.length >= MAX_PENDING_PUBLICATIONS) {
         this.close(CloseCode.SLOW_CONSUMER, 'too many publications while subscribing');
@@ -430,17 +431,17 @@ export class Connection implements LiveConnection {
     this.ws.terminate();
   }
 
-  private handleClose(code: number, reason: string): void {
+  socketClosed(code: number, reason: string): void {
     if (this.state === 'closed') return;
     // The peer closed first: its close frame (1005/1006: none came) is the connection's last.
     if (this.state !== 'closing') tellControl(this, 'in', 'close', undefined, code, reason);
     this.state = 'closed';
     clearTimeout(this.authTimer);
-    clearTimeout(this.expiryTimer);
     clearTimeout(this.closeTimer);
-    this.authTimer = this.expiryTimer = this.closeTimer = undefined;
+    this.authTimer = this.closeTimer = undefined;
+    expireAt(this, undefined);
     if (code === 1006 && this.closeCode) ({ code, reason } = this.closeCode);
-    for (const channel of [...this.channels.keys()]) this.leave(channel);
+    for (const channel of [...(this.channels?.keys() ?? [])]) this.leave(channel);
     this.host.session.closed(this, code, reason);
   }
 }

@@ -44,8 +44,11 @@ export interface Connection extends ServerConnection {
   readonly host: ConnectionHost;
   state: ConnectionState;
   identity: Identity | undefined;
-  /** channel → publications held back while its subscribe is answered; null once live. */
-  readonly channels: Map<string, Publication[] | null>;
+  /**
+   * channel → publications held back while its subscribe is answered; null once live. Made on
+   * the first subscribe: most idle connections never make one.
+   */
+  channels: Map<string, Publication[] | null> | undefined;
   /** channel → this connection's presence entry, for channels that track presence. */
   presence: Map<string, PresenceMember> | undefined;
   /** Set by the heartbeat sweep, cleared by anything the client sends. */
@@ -54,8 +57,8 @@ export interface Connection extends ServerConnection {
   frameTaps: Tap[] | undefined;
   /** `connect` succeeded. */
   authenticated(identity: Identity, clientData: unknown): void;
-  /** The timer that closes the connection when its credential expires (replaces the last one). */
-  setExpiryTimer(timer: ReturnType<typeof setTimeout> | undefined): void;
+  /** Closes the connection (4002) at `at`, when its credential expires; undefined: never. */
+  setExpiry(at: number | undefined): void;
   /** Fan-out entry point: `raw` is the publication encoded once for every subscriber. */
   deliver(publication: Publication, raw: Buffer, frame?: MessageFrame): void;
   sendPublication(publication: Publication): void;

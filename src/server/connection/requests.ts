@@ -25,7 +25,6 @@ import { reauthorize } from './subscribe.js';
 
 /** A history request returns at most this many publications; page with `since` for more. */
 const MAX_HISTORY_REPLY = 1000;
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Which close follows a refused `connect`: it tells the client whether trying again can help. */
 function connectRefusalCode(code: ErrorCode): number {
@@ -107,17 +106,9 @@ export async function onRefresh(connection: Connection, frame: RefreshFrame): Pr
 /** Closes the connection (4002) when its credential expires. */
 function scheduleExpiry(connection: Connection): void {
   const expiresAt = connection.identity?.expiresAt;
-  if (expiresAt === undefined) return connection.setExpiryTimer(undefined);
-  const close = () => connection.close(CloseCode.TOKEN_EXPIRED, 'token expired');
-  // Tokens may live longer than setTimeout can count; re-arm in steps until the real moment.
-  const arm = () => {
-    const wait = expiresAt - Date.now();
-    if (wait <= 0) return close();
-    const timer = setTimeout(wait > MAX_TIMER_MS ? arm : close, Math.min(wait, MAX_TIMER_MS));
-    timer.unref?.();
-    connection.setExpiryTimer(timer);
-  };
-  arm();
+  if (expiresAt !== undefined && expiresAt <= Date.now())
+    return connection.close(CloseCode.TOKEN_EXPIRED, 'token expired');
+  connection.setExpiry(expiresAt);
 }
 
 /**

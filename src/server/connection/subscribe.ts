@@ -26,16 +26,16 @@ import { mergeRecovery } from './recovery.js';
 export async function onSubscribe(connection: Connection, frame: SubscribeFrame): Promise<void> {
   const { channels, limits } = connection.host;
   const { channel, since } = frame;
-  if (connection.channels.has(channel))
+  if (connection.channels?.has(channel))
     throw new SwitchboardError(ErrorCode.BAD_FRAME, `Already subscribed to "${channel}"`);
-  if (connection.channels.size >= limits.maxSubscriptions)
+  if ((connection.channels?.size ?? 0) >= limits.maxSubscriptions)
     throw new SwitchboardError(ErrorCode.LIMIT_EXCEEDED, 'Too many subscriptions');
   const rule = await channels.policy.authorize(connection.identity!, channel, 'subscribe');
   if (connection.state !== 'open') return;
   const streams = streamSettings(rule.options) !== undefined;
   // Join before asking the broker for the position, holding back what arrives meanwhile, so
   // nothing published between the two is missed or delivered ahead of the reply.
-  connection.channels.set(channel, []);
+  (connection.channels ??= new Map()).set(channel, []);
   let reply: SubscribeReply;
   let replay: Publication[] = [];
   let inProgress: Publication[] = [];
@@ -66,9 +66,9 @@ export async function onSubscribe(connection: Connection, frame: SubscribeFrame)
     connection.leave(channel);
     throw error;
   }
-  const held = connection.channels.get(channel);
+  const held = connection.channels?.get(channel);
   if (!held) return; // unsubscribed while we waited
-  connection.channels.set(channel, null);
+  connection.channels!.set(channel, null);
   const start = since && reply.recovered ? since : reply;
   sendLatest(connection, latest, start);
   // Before the reply: the client takes these as already-seen history, then its position moves
@@ -113,13 +113,13 @@ async function joinPresence(
   const member: PresenceMember = { user: connection.identity!.userId, connection: connection.id };
   if (typeof presence === 'object' && presence.info)
     member.info = await presence.info(connection.identity!, connection);
-  if (!connection.channels.has(channel)) return;
+  if (!connection.channels?.has(channel)) return;
   (connection.presence ??= new Map()).set(channel, member);
   await connection.host.channels.presenceJoin(channel, member);
 }
 
 export function onUnsubscribe(connection: Connection, frame: UnsubscribeFrame): void {
-  if (!connection.channels.has(frame.channel))
+  if (!connection.channels?.has(frame.channel))
     throw new SwitchboardError(ErrorCode.NOT_FOUND, `Not subscribed to "${frame.channel}"`);
   connection.leave(frame.channel);
   connection.reply(frame.id, {});
@@ -133,14 +133,14 @@ export function onUnsubscribe(connection: Connection, frame: UnsubscribeFrame): 
  */
 export async function reauthorize(connection: Connection): Promise<void> {
   const { channels } = connection.host;
-  for (const channel of [...connection.channels.keys()]) {
+  for (const channel of [...(connection.channels?.keys() ?? [])]) {
     try {
       await channels.policy.authorize(connection.identity!, channel, 'subscribe');
     } catch (error) {
       const refused =
         error instanceof SwitchboardError &&
         (error.code === ErrorCode.FORBIDDEN || error.code === ErrorCode.NOT_FOUND);
-      if (!refused || !connection.channels.has(channel) || connection.state !== 'open') continue;
+      if (!refused || !connection.channels?.has(channel) || connection.state !== 'open') continue;
       connection.leave(channel);
       connection.sendFrame({
         type: 'unsubscribed',
