@@ -20,6 +20,7 @@ export function parseServerFrame(value: unknown): ServerFrame | undefined {
       return typeof value['event'] === 'string' &&
         optional((v) => typeof v === 'string')(value['channel']) &&
         optional(isId)(value['offset']) &&
+        optional(isId)(value['covers']) &&
         optional((v) => typeof v === 'string')(value['epoch']) &&
         optional((v) => typeof v === 'string')(value['user']) &&
         optional(isStreamMarker)(value['stream'])

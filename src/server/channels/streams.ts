@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Publication, PublishResult } from '../../broker/types.js';
+import type { CompactRun, Publication, PublishResult } from '../../broker/types.js';
 import { ErrorCode, SwitchboardError } from '../../protocol/errors.js';
 import { MAX_KEY_LENGTH } from '../../protocol/fields.js';
 import { isReservedEvent, type StreamMarker } from '../../protocol/frames.js';
@@ -124,6 +124,37 @@ export function streamsInProgress(history: readonly Publication[]): Publication[
   return [...open.values()].flat().sort((a, b) => a.offset - b.offset);
 }
 
+/** Pieces of a stream kept for its roll-up; a longer stream is left as it is in history. */
+const MAX_ROLLUP = 10_000;
+
+/**
+ * A server stream's pieces as written and the offsets the broker gave them, for the roll-up its
+ * end carries: only when they are one run (`from`…`to`, one epoch, nothing else between) may the
+ * broker drop them for it. Anything less (a failed write, another epoch) keeps the chunks.
+ */
+class RollUp {
+  readonly pieces: unknown[] = [];
+  readonly #written: Promise<PublishResult | undefined>[] = [];
+
+  add(data: unknown, written: Promise<PublishResult>): Promise<PublishResult> {
+    if (this.pieces.length < MAX_ROLLUP + 1) {
+      this.pieces.push(data);
+      this.#written.push(written.catch(() => undefined));
+    }
+    return written;
+  }
+
+  async run(): Promise<CompactRun | undefined> {
+    if (this.pieces.length > MAX_ROLLUP) return undefined;
+    const results = await Promise.all(this.#written);
+    const first = results[0];
+    if (!first) return undefined;
+    const from = first.offset;
+    const whole = results.every((r, i) => r?.epoch === first.epoch && r.offset === from + i);
+    return whole ? { from, to: from + results.length - 1, epoch: first.epoch } : undefined;
+  }
+}
+
 /**
  * `server.stream()`: opens a stream on a channel whose pattern enables streams. Each chunk
  * carries the key `<stream id>:<seq>`, so a retry is applied once; an UNCERTAIN publish is
@@ -155,16 +186,26 @@ export async function openStream(
   }
   let seq = 0;
   let ended = false;
+  const rollup = settings.compact ? new RollUp() : undefined;
   const send = (data: unknown, status?: 'open' | 'end' | 'error') => {
     if (ended) return Promise.reject(new Error(`Stream ${id} has ended`));
-    if (status === 'end' || status === 'error') ended = true;
-    const marker = status === undefined ? { id, seq } : { id, seq, status };
+    const last = status === 'end' || status === 'error';
+    if (last) ended = true;
+    const marker: StreamMarker = status === undefined ? { id, seq } : { id, seq, status };
     seq++;
     tracker.track(channel, event, marker, settings.timeoutMs);
-    return publisher.publishSurely(channel, event, data, {
+    const request = {
       stream: marker,
       idempotencyKey: `${id}:${marker.seq}`,
       history: settings.history,
+    };
+    if (!rollup) return publisher.publishSurely(channel, event, data, request);
+    if (!last) return rollup.add(data, publisher.publishSurely(channel, event, data, request));
+    // The end waits for its chunks' offsets: whether they form one run decides the roll-up.
+    return rollup.run().then((compact) => {
+      if (!compact) return publisher.publishSurely(channel, event, data, request);
+      marker.rollup = rollup.pieces;
+      return publisher.publishSurely(channel, event, data, { ...request, compact });
     });
   };
   await send(options.data, 'open');
