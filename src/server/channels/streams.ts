@@ -129,8 +129,10 @@ const MAX_ROLLUP = 10_000;
 
 /**
  * A server stream's pieces as written and the offsets the broker gave them, for the roll-up its
- * end carries: only when they are one run (`from`…`to`, one epoch, nothing else between) may the
- * broker drop them for it. Anything less (a failed write, another epoch) keeps the chunks.
+ * end carries. The run the broker may drop for it is the stream's own publications right before
+ * the end, nothing else between (`from`…`to`, one epoch): all of them, or, when another
+ * publication came between (a reply stopped as the next one started), those after the last one
+ * that did. The roll-up still holds every piece, so a reader lacking some takes them from it.
  */
 class RollUp {
   readonly pieces: unknown[] = [];
@@ -147,11 +149,14 @@ class RollUp {
   async run(): Promise<CompactRun | undefined> {
     if (this.pieces.length > MAX_ROLLUP) return undefined;
     const results = await Promise.all(this.#written);
-    const first = results[0];
-    if (!first) return undefined;
-    const from = first.offset;
-    const whole = results.every((r, i) => r?.epoch === first.epoch && r.offset === from + i);
-    return whole ? { from, to: from + results.length - 1, epoch: first.epoch } : undefined;
+    const last = results.at(-1);
+    if (!last) return undefined;
+    let from = results.length - 1;
+    for (; from > 0; from--) {
+      const before = results[from - 1];
+      if (before?.epoch !== last.epoch || before.offset !== results[from]!.offset - 1) break;
+    }
+    return { from: results[from]!.offset, to: last.offset, epoch: last.epoch };
   }
 }
 
