@@ -27,7 +27,6 @@ export function step(
 ): Step {
   if (last === undefined) return 'next';
   if (epoch !== last.epoch) return 'epoch';
-  const next = last.offset + 1;
-  if (covers <= next && next <= offset) return 'next';
-  return offset <= last.offset ? 'seen' : 'jump';
+  if (offset <= last.offset) return 'seen';
+  return covers <= last.offset + 1 ? 'next' : 'jump';
 }
