@@ -328,6 +328,18 @@ describe('streams', () => {
     expect(events).toEqual(['recovered']);
   });
 
+  it('a stream too big to roll up into one frame keeps its chunks', async () => {
+    const { url, server } = await startServer({ channels: { 'agent:*': { streams: true } } });
+    const c = await connected(url);
+    const stream = await server.stream('agent:big', { event: 'reply' });
+    // Five 60 kB chunks: past the roll-up's 256 KiB, under the 1 MiB send queue either way.
+    for (let i = 0; i < 5; i++) await stream.write('x'.repeat(60_000));
+    await stream.end();
+    const { publications } = await c.subscribe('agent:big').history();
+    expect(publications).toHaveLength(7);
+    expect(publications.some((p) => p.covers !== undefined || p.stream?.rollup)).toBe(false);
+  });
+
   it('a stream that goes quiet is ended with an error by the timeout', async () => {
     const { url, server } = await startServer({
       channels: { 'agent:*': { streams: { timeoutMs: 100 } } },

@@ -124,8 +124,13 @@ export function streamsInProgress(history: readonly Publication[]): Publication[
   return [...open.values()].flat().sort((a, b) => a.offset - b.offset);
 }
 
-/** Pieces of a stream kept for its roll-up; a longer stream is left as it is in history. */
+/**
+ * Pieces, and their bytes as JSON, a roll-up holds at most; a longer stream is left as it is in
+ * history. The end goes to every subscriber in one frame: well under the default send queue
+ * (`limits.maxQueueBytes`, 1 MiB), past which a connection is closed as a slow consumer.
+ */
 const MAX_ROLLUP = 10_000;
+const MAX_ROLLUP_BYTES = 256 * 1024;
 
 /**
  * A server stream's pieces as written and the offsets the broker gave them, for the roll-up its
@@ -137,17 +142,26 @@ const MAX_ROLLUP = 10_000;
 class RollUp {
   readonly pieces: unknown[] = [];
   readonly #written: Promise<PublishResult | undefined>[] = [];
+  #bytes = 0;
+  #over = false;
 
   add(data: unknown, written: Promise<PublishResult>): Promise<PublishResult> {
-    if (this.pieces.length < MAX_ROLLUP + 1) {
-      this.pieces.push(data);
-      this.#written.push(written.catch(() => undefined));
+    if (this.#over) return written;
+    this.#bytes += jsonLength(data);
+    this.#over = this.pieces.length >= MAX_ROLLUP || this.#bytes > MAX_ROLLUP_BYTES;
+    if (this.#over) {
+      // Nothing of it is needed any more: the end will not roll the stream up.
+      this.pieces.length = 0;
+      this.#written.length = 0;
+      return written;
     }
+    this.pieces.push(data);
+    this.#written.push(written.catch(() => undefined));
     return written;
   }
 
   async run(): Promise<CompactRun | undefined> {
-    if (this.pieces.length > MAX_ROLLUP) return undefined;
+    if (this.#over) return undefined;
     const results = await Promise.all(this.#written);
     const last = results.at(-1);
     if (!last) return undefined;
@@ -157,6 +171,15 @@ class RollUp {
       if (before?.epoch !== last.epoch || before.offset !== results[from]!.offset - 1) break;
     }
     return { from: results[from]!.offset, to: last.offset, epoch: last.epoch };
+  }
+}
+
+/** Its length as JSON; data that cannot be JSON (its publish fails anyway) counts as too long. */
+function jsonLength(data: unknown): number {
+  try {
+    return JSON.stringify(data)?.length ?? 4;
+  } catch {
+    return Number.POSITIVE_INFINITY;
   }
 }
 
