@@ -245,8 +245,17 @@ export class ChatWatch {
   #apply(data: unknown, marker: StreamMarker | undefined, offset: number | undefined): void {
     if (!marker || this.#ended.has(marker.id)) return;
     const reply = this.#reply(marker.id);
+    // A rolled-up end holds every piece before it: a reader takes from it what it has not had
+    // (placing by seq keeps each piece once), then the end.
+    const rollup = marker.rollup ?? [];
+    for (let seq = 0; seq < rollup.length && seq < marker.seq; seq++)
+      reply.place(
+        seq === 0 ? { id: marker.id, seq, status: 'open' } : { id: marker.id, seq },
+        rollup[seq],
+        offset,
+      );
     reply.place(marker, data, offset);
-    if (marker.status === 'open') {
+    if (marker.status === 'open' || rollup.length > 0) {
       const reader =
         reply.requestId === undefined ? undefined : this.#expected.get(reply.requestId);
       if (reader) {

@@ -203,7 +203,7 @@ export class Delivery {
   #accept(entry: Entry, publication: Publication): void {
     if (publication.ephemeral) return this.#dispatch(entry, publication);
     const last = entry.last;
-    switch (step(last, publication.offset, publication.epoch)) {
+    switch (step(last, publication.offset, publication.epoch, publication.covers)) {
       case 'next':
         break;
       case 'seen':

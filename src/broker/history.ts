@@ -1,5 +1,5 @@
 import type { StreamPosition } from '../protocol/frames.js';
-import type { HistoryQuery, HistoryResult, Publication } from './types.js';
+import type { CompactRun, HistoryQuery, HistoryResult, Publication } from './types.js';
 
 /**
  * Answers a history query from what a channel keeps — the recovery rule every broker shares.
@@ -7,6 +7,8 @@ import type { HistoryQuery, HistoryResult, Publication } from './types.js';
  *
  * Recoverable means: same epoch, and the first missed publication is still kept (or nothing
  * was missed). Anything else is `recovered: false`, never a partial replay passed off as whole.
+ * A rolled-up stream's end stands for its offsets from `covers` on, so offsets missing between
+ * kept publications are no loss: each kept one starts where the one before it ended.
  */
 export function answerHistory(
   position: StreamPosition,
@@ -25,15 +27,44 @@ export function answerHistory(
   if (since.epoch !== epoch || since.offset > offset)
     return { offset, epoch, publications: [], recovered: false };
   const missed = offset - since.offset;
-  const oldestKept = kept[0]?.offset ?? offset + 1;
+  const oldest = kept[0];
+  const oldestKept = oldest ? (oldest.covers ?? oldest.offset) : offset + 1;
   const complete = missed === 0 || oldestKept <= since.offset + 1;
   if (!complete) return { offset, epoch, publications: [], recovered: false };
   const after = kept.filter((p) => p.offset > since.offset);
   const publications = after.length > limit ? after.slice(0, limit) : after;
-  // Nothing is lost, but `limit` cut the page: the caller pages on from the last one.
-  if (publications.length < missed)
+  // Nothing is lost, but `limit` cut the page short of the position (counted in publications,
+  // not offsets: a rolled-up stream is one): the caller pages on from the last one.
+  if (publications.length >= limit && (publications.at(-1)?.offset ?? since.offset) < offset)
     return { offset, epoch, publications, recovered: true, more: true };
   return { offset, epoch, publications, recovered: true };
+}
+
+/**
+ * Compaction where history is an array (the memory broker), run as `end` gets its offset: drops
+ * the stream's run from the tail of `kept` and stamps `covers`, only if `end` came right after
+ * the run in its epoch and everything of the run still kept is the stream's own.
+ */
+export function compactKept(
+  kept: Publication[],
+  end: Publication,
+  run: CompactRun | undefined,
+): void {
+  if (!run || run.epoch !== end.epoch || end.offset !== run.to + 1 || run.from > run.to) return;
+  let at = kept.length;
+  while (at > 0 && kept[at - 1]!.offset >= run.from) at--;
+  for (let i = at; i < kept.length; i++) if (kept[i]!.stream?.id !== end.stream?.id) return;
+  kept.splice(at);
+  end.covers = run.from;
+}
+
+/**
+ * How every stored publication of stream `id` begins its marker, as JSON.stringify writes a
+ * `{ id, seq, … }` marker: stores that keep publications as JSON text (Redis, SQLite) check a
+ * run's entries with it before dropping them for a roll-up.
+ */
+export function streamStart(id: string): string {
+  return `"stream":{"id":${JSON.stringify(id)},`;
 }
 
 export function newEpoch(): string {

@@ -1,5 +1,5 @@
 import { Delivery } from './delivery.js';
-import { answerHistory, latestCopy, newEpoch } from './history.js';
+import { answerHistory, compactKept, latestCopy, newEpoch } from './history.js';
 import type {
   Broker,
   HistoryQuery,
@@ -158,6 +158,7 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
 
       const history = opts.history;
       if (!ephemeral && history && history.size > 0 && history.ttlMs > 0) {
+        compactKept(s.history, publication, opts.compact);
         s.history.push(publication);
         ttlByChannel.set(channel, history.ttlMs);
         trim(s, now, history.ttlMs, history.size);

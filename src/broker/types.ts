@@ -21,6 +21,11 @@ export interface Publication {
   ephemeral?: true;
   stream?: StreamMarker;
   /**
+   * Set on a stream's end marker that replaced its chunks in history: the first offset it stands
+   * for (its chunks are `covers`…`offset - 1`; see `PublishOptions.compact`).
+   */
+  covers?: number;
+  /**
    * Unique per publication where the store can roll back (Redis): how a node tells a repeat of
    * what it delivered from another publication given the same offset after a rollback.
    */
@@ -50,6 +55,21 @@ export interface PublishOptions {
   ephemeral?: boolean;
   /** Keep it as its event's latest value on the channel (ephemeral ones too): see `latest()`. */
   latest?: LatestOptions;
+  /**
+   * On a stream's end marker (whose `stream.rollup` holds its chunks' data): drop offsets
+   * `from`…`to` (the stream's own publications, nothing else between) from history and stamp
+   * `covers: from` on the end — only if, in the same step, the end gets offset `to + 1` in
+   * `epoch` and every one of them still kept belongs to this stream. Else it is kept as asked,
+   * beside its chunks.
+   */
+  compact?: CompactRun;
+}
+
+/** A finished stream's run of publications, right before its end marker. */
+export interface CompactRun {
+  from: number;
+  to: number;
+  epoch: string;
 }
 
 /**

@@ -7,7 +7,9 @@ export interface ChannelConfig {
   history: { size: number; ttlMs: number };
   presence: boolean;
   /** Off, or on with these settings (the library's `streams: boolean | { … }`). */
-  streams: false | { timeoutMs: number; history: { size: number; ttlMs: number } };
+  streams:
+    | false
+    | { timeoutMs: number; compact: boolean; history: { size: number; ttlMs: number } };
   /** Off, or on with these settings (the library's `latest: boolean | { … }`). */
   latest: false | { maxEvents: number; ttlMs: number };
   ephemeral: string[];

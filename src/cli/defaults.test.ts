@@ -114,6 +114,7 @@ describe("the CLI's defaults are the library's", () => {
     }).channels['a:*']!.streams;
     expect(streams).toEqual({
       timeoutMs: DEFAULTS.streams.timeoutMs,
+      compact: true,
       history: DEFAULTS.streams.history,
     });
     expect(config.broker.idempotencyWindowMs).toBe(DEFAULTS.broker.idempotencyWindowMs);

@@ -42,6 +42,11 @@ export const channel: ObjectSpec = {
           default: DEFAULTS.streams.timeoutMs,
           min: 100,
         },
+        compact: {
+          type: 'boolean',
+          doc: 'When a server-written stream ends, its end marker carries every chunk and replaces them in history (one publication per finished stream); `false` keeps every chunk.',
+          default: true,
+        },
         history: {
           type: 'object',
           doc: "Where stream chunks are kept when the channel's own `history` keeps none.",

@@ -71,7 +71,11 @@ function channelOptions(
     }),
     ...(channel.presence && { presence: true }),
     ...(channel.streams && {
-      streams: { timeoutMs: channel.streams.timeoutMs, history: channel.streams.history },
+      streams: {
+        timeoutMs: channel.streams.timeoutMs,
+        compact: channel.streams.compact,
+        history: channel.streams.history,
+      },
     }),
     ...(channel.latest && {
       latest: { maxEvents: channel.latest.maxEvents, ttlMs: channel.latest.ttlMs },

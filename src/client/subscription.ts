@@ -324,7 +324,7 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     const meta: MessageMeta = { channel: this.channel, event };
     if (frame.latest) meta.latest = true;
     else if (offset !== undefined && epoch !== undefined) {
-      const where = step(this.position, offset, epoch);
+      const where = step(this.position, offset, epoch, frame.covers);
       if (this.#resyncing || where === 'seen') return true;
       if (this.state === 'subscribed' && where !== 'next') {
         this.#resync();

@@ -21,6 +21,11 @@ export interface StreamMarker {
   id: string;
   seq: number;
   status?: 'open' | 'end' | 'error';
+  /**
+   * On a server stream's end marker: the data of every publication before it (`rollup[i]` is
+   * seq `i`'s, the opening's first), so the end can stand for the whole stream in history.
+   */
+  rollup?: unknown[];
 }
 
 /** One connection present on a channel. */
@@ -138,6 +143,12 @@ export interface MessageFrame {
   /** Set on ephemeral publications, which carry no offset. */
   ephemeral?: true;
   stream?: StreamMarker;
+  /**
+   * A finished stream rolled up: this publication replaced offsets `covers`…`offset - 1` (the
+   * stream's chunks) in history. A receiver whose next offset is in `covers`…`offset` takes it as
+   * the next publication (see position.ts).
+   */
+  covers?: number;
   /**
    * The receiver's own publication, sent with `exceptSelf`: it carries `channel`, `event`,
    * `offset` and `epoch` but no data, so the receiver's position moves past it and the next

@@ -11,12 +11,22 @@ import type { StreamPosition } from './frames.js';
  * - `epoch`: another epoch — the source lost the channel's history; nothing before carries over.
  *
  * With no position yet, anything is `next`: the first publication a receiver sees sets it.
+ *
+ * A publication that `covers` offsets (a finished stream's roll-up, standing in history for its
+ * chunks `covers`…`offset - 1`) is `next` for a receiver whose next offset falls anywhere in
+ * `covers`…`offset`: it holds everything from there on, so one that had part of the stream
+ * takes the rest from it, without a gap or a repeat.
  */
 export type Step = 'next' | 'seen' | 'jump' | 'epoch';
 
-export function step(last: StreamPosition | undefined, offset: number, epoch: string): Step {
+export function step(
+  last: StreamPosition | undefined,
+  offset: number,
+  epoch: string,
+  covers = offset,
+): Step {
   if (last === undefined) return 'next';
   if (epoch !== last.epoch) return 'epoch';
-  if (offset === last.offset + 1) return 'next';
-  return offset <= last.offset ? 'seen' : 'jump';
+  if (offset <= last.offset) return 'seen';
+  return covers <= last.offset + 1 ? 'next' : 'jump';
 }

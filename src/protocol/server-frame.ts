@@ -17,6 +17,8 @@ export function parseServerFrame(value: unknown): ServerFrame | undefined {
     case 'message':
       // Offsets and epochs become the client's recovery position: a mistyped one would be sent
       // back in `since` and get the subscription refused, so such a frame is dropped instead.
+      // `covers` is left unchecked for size (the bundle's budget): it never becomes a position,
+      // and a mistyped one can only mis-step the one message, never throw.
       return typeof value['event'] === 'string' &&
         optional((v) => typeof v === 'string')(value['channel']) &&
         optional(isId)(value['offset']) &&

@@ -114,6 +114,15 @@ export function streamsStore() {
     } else if (marker.status === 'end' || marker.status === 'error') {
       if (stream.ended) return false;
       stream.ended = { status: marker.status, data };
+      // A rolled-up end holds every piece before it: those not seen yet are taken from it.
+      const rollup = marker.rollup;
+      if (rollup && rollup.length > 0) {
+        if (!stream.opened) {
+          stream.opened = true;
+          stream.data = rollup[0];
+        }
+        for (let seq = 1; seq < rollup.length; seq++) insertChunk(stream, seq, rollup[seq]);
+      }
     } else if (!insertChunk(stream, marker.seq, data)) return false;
     stream.snapshot = undefined;
     return true;
@@ -174,8 +183,11 @@ export function useStreams(
       const { publications } = await sub.history({ limit: historySize });
       if (!current) return;
       const ours = publications.filter((p) => p.event === event && p.stream);
+      // A rolled-up end holds its opening too.
       const opened = new Set(
-        ours.filter((p) => p.stream!.status === 'open').map((p) => p.stream!.id),
+        ours
+          .filter((p) => p.stream!.status === 'open' || p.stream!.rollup)
+          .map((p) => p.stream!.id),
       );
       store.applyAll(
         ours

@@ -1,8 +1,9 @@
 /** The Redis broker: its commands (publish, history, presence) over the shared delivery core. */
 import { Delivery } from '../broker/delivery.js';
-import { answerHistory, latestCopy, newEpoch } from '../broker/history.js';
+import { answerHistory, latestCopy, newEpoch, streamStart } from '../broker/history.js';
 import type {
   Broker,
+  CompactRun,
   HistoryQuery,
   HistoryResult,
   PresenceMember,
@@ -32,6 +33,17 @@ function decode(channel: string, encoded: string): Publication {
     offset: Number(encoded.slice(0, first)),
     epoch: encoded.slice(first + 1, second),
   };
+}
+
+/**
+ * The publish script's compaction arguments: none, or the run, the start every entry of the
+ * stream holds (its marker as JSON.stringify writes it) and the payload stamped with `covers`.
+ */
+function compaction(stored: Stored, run: CompactRun | undefined): (string | number)[] {
+  const stream = stored.stream;
+  if (!run || !stream) return [0, 0, '', '', ''];
+  const own = streamStart(stream.id);
+  return [run.from, run.to, run.epoch, own, JSON.stringify({ ...stored, covers: run.from })];
 }
 
 /**
@@ -234,6 +246,7 @@ export function redisBroker(options: RedisBrokerOptions = {}): Broker {
           opts.latest && opts.latest.ttlMs > 0 ? opts.latest.maxEvents : 0,
           opts.latest?.ttlMs ?? 0,
           input.event,
+          ...compaction(stored, opts.compact),
         );
       } catch (error) {
         throw publishFailure(error);

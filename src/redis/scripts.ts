@@ -12,8 +12,14 @@
  *       (zset event → rank).
  * ARGV: epoch candidate, payload json, history size, history ttl ms, idempotency ttl ms,
  *       ephemeral (0/1), idle retention ms, pub/sub channel, sharded (0/1), has key (0/1),
- *       latest max events (0: not kept as latest), latest ttl ms, event.
+ *       latest max events (0: not kept as latest), latest ttl ms, event, then compaction: the
+ *       run's first offset (0: none), its last, its epoch, the text every entry of the stream
+ *       holds (its marker's start), and the payload json with `covers`.
  * Returns [1, "offset|epoch"] when published, [0, "offset|epoch"] for a repeated key.
+ *
+ * Compaction (a stream's end replacing its chunks): only when the end gets the run's last offset
+ * plus one in the run's epoch, in this same script, so nothing can slip in between. The run's
+ * entries still kept are then the list's tail; each must be the stream's own, or none is dropped.
  *
  * A latest value is written in the same script as its offset, so the two never disagree. Ranks
  * only grow (the highest plus one), so the lowest is the least recently updated event: the one
@@ -36,8 +42,27 @@ if ARGV[6] == '1' then
 else
   offset = redis.call('HINCRBY', meta, 'offset', 1)
 end
-local encoded = offset .. '|' .. epoch .. '|' .. ARGV[2]
 local size, ttl, keep = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[7])
+local payload = ARGV[2]
+local from, to = tonumber(ARGV[14]), tonumber(ARGV[15])
+if from > 0 and ARGV[6] ~= '1' and size > 0 and ttl > 0 and offset == to + 1 and epoch == ARGV[16] then
+  local tail = redis.call('LRANGE', hist, from - to - 1, -1)
+  local drop, own = 0, true
+  for i = #tail, 1, -1 do
+    local entry = tail[i]
+    if tonumber(string.sub(entry, 1, string.find(entry, '|', 1, true) - 1)) < from then break end
+    if not string.find(entry, ARGV[17], 1, true) then
+      own = false
+      break
+    end
+    drop = drop + 1
+  end
+  if own then
+    if drop > 0 then redis.call('LTRIM', hist, 0, -drop - 1) end
+    payload = ARGV[18]
+  end
+end
+local encoded = offset .. '|' .. epoch .. '|' .. payload
 if ARGV[6] ~= '1' and size > 0 and ttl > 0 then
   redis.call('RPUSH', hist, encoded)
   redis.call('LTRIM', hist, -size, -1)

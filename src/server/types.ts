@@ -315,9 +315,12 @@ export interface ChannelOptions {
   /**
    * Allow streams (ordered chunks with an end marker). A late subscriber first receives what
    * streams in progress have produced. Without `history`, stream chunks are kept by `history`
-   * below so late subscribers and reconnects can catch up.
+   * below so late subscribers and reconnects can catch up. `compact` (default true): when a
+   * stream written by the server (`server.stream()`, the HTTP API, `serveChat`) ends, its end
+   * marker carries every chunk (`stream.rollup`) and replaces them in history, so history counts
+   * streams, not chunks. Client-written streams keep their chunks.
    */
-  streams?: boolean | { timeoutMs?: number; history?: ChannelHistoryOptions };
+  streams?: boolean | { timeoutMs?: number; history?: ChannelHistoryOptions; compact?: boolean };
   /**
    * Keep the latest publication of each event name (an agent's status, a progress bar): a
    * subscribe first delivers them, marked `latest`, then live ones; `sub.latest(event)` on the

@@ -28,6 +28,7 @@ export class Wire {
     }
     if (publication.user !== undefined) frame.user = publication.user;
     if (publication.stream !== undefined) frame.stream = publication.stream;
+    if (publication.covers !== undefined) frame.covers = publication.covers;
     return frame;
   }
 

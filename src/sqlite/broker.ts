@@ -4,6 +4,7 @@
  */
 
 import { Delivery } from '../broker/delivery.js';
+import { streamStart } from '../broker/history.js';
 import type {
   Broker,
   HistoryQuery,
@@ -141,13 +142,22 @@ export function sqliteBroker(options: SqliteBrokerOptions): Broker {
           ? opts.history
           : undefined;
       let body = '';
+      const stored: Stored = { event: input.event, data: input.data };
       if (history) {
-        const stored: Stored = { event: input.event, data: input.data };
         if (input.user !== undefined) stored.user = input.user;
         if (input.exceptConnection !== undefined) stored.exceptConnection = input.exceptConnection;
         if (input.stream !== undefined) stored.stream = input.stream;
         body = JSON.stringify(stored);
       }
+      const run = opts.compact;
+      const compact =
+        history && run && input.stream
+          ? {
+              run,
+              body: JSON.stringify({ ...stored, covers: run.from }),
+              own: streamStart(input.stream.id),
+            }
+          : undefined;
       return new Promise<PublishResult>((resolve, reject) =>
         writer.enqueue({
           kind: 'publish',
@@ -155,6 +165,7 @@ export function sqliteBroker(options: SqliteBrokerOptions): Broker {
           input,
           history,
           body,
+          ...(compact && { compact }),
           key,
           ephemeral,
           latest,

@@ -40,6 +40,8 @@ export class Channels {
         activeAt: Math.max(row.active_at, this.startedAt),
         saved: true,
         pending: 0,
+        holes: [],
+        holed: 0,
       };
     } else {
       // Kept like any other from the next commit, so whoever reads its position can recover
@@ -56,6 +58,8 @@ export class Channels {
         activeAt: Date.now(),
         saved: false,
         pending: 0,
+        holes: [],
+        holed: 0,
       };
       this.unsaved.add(s);
       this.created();

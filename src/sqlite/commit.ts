@@ -6,7 +6,7 @@
 import { latestCopy } from '../broker/history.js';
 import type { Publication } from '../broker/types.js';
 import type { Database } from './driver.js';
-import type { Batch, ChannelState, Op } from './state.js';
+import type { Batch, ChannelState, Op, PublishOp } from './state.js';
 import type { Statements } from './statements.js';
 import { TRIM_SLACK, trim } from './trim.js';
 
@@ -27,7 +27,7 @@ export function commit(ctx: CommitContext, ops: Op[]): Batch {
   const now = Date.now();
   const undo = new Map<
     ChannelState,
-    Pick<ChannelState, 'offset' | 'floor' | 'ttlMs' | 'lastTime'>
+    Pick<ChannelState, 'offset' | 'floor' | 'ttlMs' | 'lastTime' | 'holes' | 'holed'>
   >();
   const created: ChannelState[] = [];
   const touched = new Set<ChannelState>();
@@ -58,7 +58,14 @@ export function commit(ctx: CommitContext, ops: Op[]): Batch {
         }
       }
       if (!undo.has(s))
-        undo.set(s, { offset: s.offset, floor: s.floor, ttlMs: s.ttlMs, lastTime: s.lastTime });
+        undo.set(s, {
+          offset: s.offset,
+          floor: s.floor,
+          ttlMs: s.ttlMs,
+          lastTime: s.lastTime,
+          holes: s.holes.slice(),
+          holed: s.holed,
+        });
       const time = Math.max(now, s.lastTime);
       const publication: Publication = {
         channel: s.name,
@@ -79,14 +86,19 @@ export function commit(ctx: CommitContext, ops: Op[]): Batch {
         touched.add(s);
         const history = op.history;
         if (history) {
-          sql.insert.run(s.id, s.offset, time, op.body);
+          const compacted = op.compact && compacts(sql, s, op.compact);
+          if (compacted) {
+            op.compacted = op.compact!.run;
+            publication.covers = op.compact!.run.from;
+          }
+          sql.insert.run(s.id, s.offset, time, compacted ? op.compact!.body : op.body);
           s.ttlMs = history.ttlMs;
           touchedHistory.add(s);
           // What it pushes out goes now, so the table never holds more than the history plus
           // this row, however many a commit carries. A floor that jumps (history made
           // smaller) deletes a bounded slice; the backlog goes on in upkeep.
           const previous = s.floor;
-          s.floor = Math.max(s.floor, s.offset - history.size + 1);
+          s.floor = floorFor(s, history.size);
           if (s.floor > previous) {
             sql.deleteRange.run(s.id, Math.max(previous, s.floor - TRIM_SLACK), s.floor);
             if (s.floor - previous > TRIM_SLACK) backlog.add(s.name);
@@ -119,11 +131,52 @@ export function commit(ctx: CommitContext, ops: Op[]): Batch {
       if (op.kind !== 'publish') continue;
       delete op.result;
       delete op.publication;
+      delete op.compacted;
     }
     throw error;
   }
   for (const s of created) unsaved.delete(s);
   return { ops, created };
+}
+
+/**
+ * Whether a stream's end replaces its run: it takes the run's last offset plus one in the run's
+ * epoch, and every row of the run still kept is the stream's own. The run is then a hole history
+ * does not count; its rows are deleted once the end is on disk (until then a history read shows
+ * the chunks beside the end, which covers them: harmless, never a gap).
+ */
+function compacts(
+  sql: Statements,
+  s: ChannelState,
+  compact: NonNullable<PublishOp['compact']>,
+): boolean {
+  const { run, own } = compact;
+  if (run.epoch !== s.epoch || s.offset !== run.to + 1 || run.from > run.to) return false;
+  if (sql.foreign.get(s.id, run.from, run.to, own)!.n > 0) return false;
+  const from = Math.max(run.from, s.floor);
+  if (from <= run.to) {
+    s.holes.push({ from, to: run.to });
+    s.holed += run.to - from + 1;
+  }
+  return true;
+}
+
+/**
+ * The lowest offset history keeps, counting rows (publications kept), not offsets: the newest
+ * `size` rows, the holes rolled-up streams left among them not counted.
+ */
+function floorFor(s: ChannelState, size: number): number {
+  let floor = s.floor;
+  let excess = s.offset - floor + 1 - s.holed - size;
+  while (excess > 0) {
+    const hole = s.holes[0];
+    if (!hole || hole.from - floor >= excess) return floor + excess;
+    excess -= hole.from - floor;
+    floor = hole.to + 1;
+    s.holed -= hole.to - hole.from + 1;
+    s.holes.shift();
+  }
+  return floor;
 }
 
 /** Keeps the publication as its event's latest value; the channel's oldest names go past `max`. */

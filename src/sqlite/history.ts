@@ -30,12 +30,14 @@ export function readHistory(
     return answerHistory(position, rows.reverse().map(toPublication), query);
   }
   // The oldest kept says whether the first missed one is still there; then only what follows.
-  const first = sql.keptFirst.get(s.id, s.floor, s.durable, cutoff);
-  if (!first || first.seq > since.offset + 1)
-    return answerHistory(position, first ? [toPublication(first)] : [], query);
+  // (A rolled-up stream's end starts where it `covers` from.)
+  const row = sql.keptFirst.get(s.id, s.floor, s.durable, cutoff);
+  const first = row && toPublication(row);
+  if (!first || (first.covers ?? first.offset) > since.offset + 1)
+    return answerHistory(position, first ? [first] : [], query);
   const after = sql.keptAfter
     .all(s.id, since.offset, s.floor, s.durable, cutoff, limit)
     .map(toPublication);
-  const kept = first.seq <= since.offset ? [toPublication(first), ...after] : after;
+  const kept = first.offset <= since.offset ? [first, ...after] : after;
   return answerHistory(position, kept, query);
 }

@@ -1,6 +1,7 @@
 /** The shapes the SQLite broker's parts share: rows, cached channel state, queued operations. */
 
 import type {
+  CompactRun,
   HistoryOptions,
   LatestOptions,
   Publication,
@@ -9,7 +10,10 @@ import type {
 } from '../broker/types.js';
 
 /** What a history row holds besides its channel, offset, epoch and time. */
-export type Stored = Pick<Publication, 'event' | 'data' | 'user' | 'exceptConnection' | 'stream'>;
+export type Stored = Pick<
+  Publication,
+  'event' | 'data' | 'user' | 'exceptConnection' | 'stream' | 'covers'
+>;
 
 export interface ChannelRow {
   id: number;
@@ -49,6 +53,13 @@ export interface ChannelState {
   saved: boolean;
   /** Operations queued or waiting for their sync: the state must stay cached meanwhile. */
   pending: number;
+  /**
+   * Rolled-up streams' runs at or above `floor`, oldest first, and their offsets in all: history
+   * counts rows, so the floor moves past these without counting them. Known for runs rolled up
+   * since the state was cached; older ones count as rows (history then keeps fewer, never more).
+   */
+  holes: { from: number; to: number }[];
+  holed: number;
 }
 
 export interface PublishOp {
@@ -58,6 +69,10 @@ export interface PublishOp {
   /** Kept in history with these options, as this JSON; undefined: not kept. */
   history: HistoryOptions | undefined;
   body: string;
+  /** A stream's end that may replace its run (see `PublishOptions.compact`). */
+  compact?: { run: CompactRun; body: string; own: string };
+  /** Set when it replaced its run: deleted once the end is on disk. */
+  compacted?: CompactRun;
   key: string | undefined;
   ephemeral: boolean;
   /** Kept as its event's latest value with these options; undefined: not kept. */

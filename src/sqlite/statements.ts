@@ -31,6 +31,10 @@ export function prepareStatements(db: Database) {
     deleteBelow: db.prepare('DELETE FROM publications WHERE channel = ? AND seq < ?'),
     deleteRange: db.prepare('DELETE FROM publications WHERE channel = ? AND seq >= ? AND seq < ?'),
     any: db.prepare('SELECT 1 FROM publications WHERE channel = ? LIMIT 1'),
+    // Rows of a run that are not the stream's own (their body lacks its marker's start).
+    foreign: db.prepare<{ n: number }>(
+      'SELECT count(*) AS n FROM publications WHERE channel = ? AND seq >= ? AND seq <= ? AND instr(body, ?) = 0',
+    ),
     keptFirst: db.prepare<HistoryRow>(
       'SELECT seq, time, body FROM publications WHERE channel = ? AND seq >= ? AND seq <= ? AND time > ? ORDER BY seq LIMIT 1',
     ),

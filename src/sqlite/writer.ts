@@ -5,6 +5,7 @@
  */
 
 import type { Delivery } from '../broker/delivery.js';
+import type { CompactRun } from '../broker/types.js';
 import { ErrorCode, SwitchboardError } from '../protocol/errors.js';
 import type { Channels } from './channels.js';
 import { type CommitContext, commit } from './commit.js';
@@ -163,10 +164,23 @@ export class Writer {
         const publication = op.publication;
         if (publication) {
           if (!publication.ephemeral) op.state.durable = publication.offset;
+          if (op.compacted) this.dropRun(op.state, op.compacted);
           this.options.delivery.receive(publication);
         }
         op.resolve(op.result!);
       }
+    }
+  }
+
+  /**
+   * A rolled-up stream's chunks, deleted once its end is on disk. Should this fail, or the
+   * process die first, they stay beside the end that covers them, which no reader minds.
+   */
+  private dropRun(s: ChannelState, run: CompactRun): void {
+    try {
+      if (s.id > 0) this.options.sql.deleteRange.run(s.id, run.from, run.to + 1);
+    } catch {
+      // Left for nothing: history counts them as a hole already.
     }
   }
 

@@ -360,8 +360,30 @@ describe('switchboard/ai', () => {
     // Every stop reached the generation it meant, through the cuts.
     await waitFor(() => stopped.every((n) => aborted.has(n)), 10_000, 'every stop');
     expect([...aborted].sort((a, b) => a - b)).toEqual(stopped.sort((a, b) => a - b));
+    // Compaction: history holds one publication per finished reply (its end, with the roll-up),
+    // but for the pieces written before another publication came between (a stopped reply's end
+    // landing after the next reply opened): those stay, the end covers the rest.
+    let rolledUp = 0;
+    let whole = 0;
+    for (let lane = 0; lane < LANES; lane++) {
+      const { publications } = await server.broker.history(`ai:lane-${lane}`);
+      const at = new Map(publications.map((p) => [p.offset, p]));
+      const byStream = new Map<string, typeof publications>();
+      for (const p of publications)
+        byStream.set(p.stream!.id, [...(byStream.get(p.stream!.id) ?? []), p]);
+      for (const [id, list] of byStream) {
+        const end = list.at(-1)!;
+        if ((end.data as { outcome?: string } | null)?.outcome !== 'finished') continue;
+        rolledUp++;
+        expect(end.stream!.rollup).toHaveLength(end.stream!.seq);
+        expect(end.covers).toBeLessThan(end.offset);
+        if (list.length === 1) whole++;
+        else expect(at.get(end.covers! - 1)?.stream?.id).not.toBe(id);
+      }
+    }
+    expect(rolledUp).toBe(finished);
     console.log(
-      `ai: ${REPLIES} replies, ${finished} finished (${throughCuts} through a cut), ${stopped.length} stopped, ${cuts} cuts + ${cutsInRpc} during a send or stop`,
+      `ai: ${REPLIES} replies, ${finished} finished (${throughCuts} through a cut, ${whole} one publication in history), ${stopped.length} stopped, ${cuts} cuts + ${cutsInRpc} during a send or stop`,
     );
   }, 60_000);
 });

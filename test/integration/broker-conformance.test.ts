@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { memoryBroker } from '../../src/broker/index.js';
 import type { Broker, Publication } from '../../src/broker/types.js';
+import { step } from '../../src/protocol/position.js';
 import { redisBroker } from '../../src/redis/index.js';
 import { sqliteBroker } from '../../src/sqlite/index.js';
 import { onCleanup, REDIS_URL, redisAvailable, sleep, uniquePrefix, waitFor } from '../helpers.js';
@@ -61,6 +62,28 @@ const history = { size: 5, ttlMs: 60_000 };
 function collect(broker: Broker, channel: string): Promise<Publication[]> {
   const got: Publication[] = [];
   return broker.subscribe(channel, (p) => got.push(p)).then(() => got);
+}
+
+/** A stream's opening and chunks (not its end); the opening's position. */
+async function writeStream(
+  broker: Broker,
+  channel: string,
+  id: string,
+  chunks: string[],
+  history: { size: number; ttlMs: number },
+) {
+  const open = await broker.publish(
+    channel,
+    { event: 'reply', data: null, stream: { id, seq: 0, status: 'open' } },
+    { history },
+  );
+  for (const [i, data] of chunks.entries())
+    await broker.publish(
+      channel,
+      { event: 'reply', data, stream: { id, seq: i + 1 } },
+      { history },
+    );
+  return open;
 }
 
 describe.each(subjects)('$name conformance', ({ nodes }) => {
@@ -226,6 +249,103 @@ describe.each(subjects)('$name conformance', ({ nodes }) => {
     });
     await waitFor(() => got.length === 1);
     expect(got[0]).toMatchObject({ stream: { id: 's1', seq: 3 }, exceptConnection: 'c9' });
+  });
+
+  it('rolls a finished stream up into its end: one publication, recoverable from before, inside and after', async () => {
+    const [a, b] = nodes(2);
+    const kept = { size: 10, ttlMs: 60_000 };
+    const live = await collect(b!, 'roll');
+    const before = await a!.publish('roll', { event: 'note', data: 'x' }, { history: kept });
+    const { offset: from } = await writeStream(a!, 'roll', 's1', ['hi', ' there'], kept);
+    const end = await a!.publish(
+      'roll',
+      {
+        event: 'reply',
+        data: 'done',
+        stream: { id: 's1', seq: 3, status: 'end', rollup: [null, 'hi', ' there'] },
+      },
+      { history: kept, compact: { from, to: from + 2, epoch: before.epoch } },
+    );
+    expect(end.offset).toBe(from + 3);
+    const all = await b!.history('roll');
+    expect(all.publications.map((p) => [p.offset, p.covers, p.data])).toEqual([
+      [before.offset, undefined, 'x'],
+      [end.offset, from, 'done'],
+    ]);
+    expect(all.publications[1]!.stream!.rollup).toEqual([null, 'hi', ' there']);
+    // Live subscribers had every chunk, then the end, stamped.
+    await waitFor(() => live.length === 5);
+    expect(live.at(-1)).toMatchObject({ offset: end.offset, covers: from });
+    const epoch = before.epoch;
+    for (const since of [before.offset, from, from + 1, from + 2]) {
+      const answer = await b!.history('roll', { since: { offset: since, epoch } });
+      expect(answer).toMatchObject({ recovered: true, offset: end.offset });
+      expect(answer.more).toBeUndefined();
+      expect(answer.publications.map((p) => p.offset)).toEqual([end.offset]);
+      // The one rule takes it as the next publication wherever in the stream the reader was.
+      const p = answer.publications[0]!;
+      expect(step({ offset: since, epoch }, p.offset, p.epoch, p.covers)).toBe('next');
+    }
+    const after = await b!.history('roll', { since: { offset: end.offset, epoch } });
+    expect(after).toMatchObject({ recovered: true, publications: [] });
+    const paged = await b!.history('roll', { since: { offset: 0, epoch }, limit: 1 });
+    expect(paged).toMatchObject({ recovered: true, more: true });
+    expect(paged.publications.map((p) => p.data)).toEqual(['x']);
+  });
+
+  it('keeps the chunks when anything else came between the stream and its end', async () => {
+    const [a] = nodes(1);
+    const kept = { size: 10, ttlMs: 60_000 };
+    const { offset: from, epoch } = await writeStream(a!, 'mixed', 's2', ['a'], kept);
+    await a!.publish('mixed', { event: 'note', data: 'between' }, { history: kept });
+    const endMarker = { id: 's2', seq: 2, status: 'end' as const, rollup: [null, 'a'] };
+    // Right after its run in offsets, but the run holds another's publication: refused.
+    await a!.publish(
+      'mixed',
+      { event: 'reply', data: 'done', stream: endMarker },
+      { history: kept, compact: { from, to: from + 2, epoch } },
+    );
+    const first = await a!.history('mixed');
+    expect(first.publications).toHaveLength(4);
+    expect(first.publications.every((p) => p.covers === undefined)).toBe(true);
+    // Not right after its run: refused too.
+    const { offset: again } = await writeStream(a!, 'mixed', 's3', ['b'], kept);
+    await a!.publish('mixed', { event: 'note', data: 'between' }, { history: kept });
+    await a!.publish(
+      'mixed',
+      { event: 'reply', data: 'done', stream: { ...endMarker, id: 's3' } },
+      { history: kept, compact: { from: again, to: again + 1, epoch } },
+    );
+    const second = await a!.history('mixed');
+    expect(second.publications).toHaveLength(8);
+    expect(second.publications.every((p) => p.covers === undefined)).toBe(true);
+  });
+
+  it('counts history in publications kept: a rolled-up stream is one', async () => {
+    const [a, b] = nodes(2);
+    // Room for one stream in progress and then some; counted in offsets, only the last would stay.
+    const kept = { size: 6, ttlMs: 60_000 };
+    let epoch = '';
+    for (const id of ['r1', 'r2', 'r3', 'r4']) {
+      const start = await writeStream(a!, 'count', id, ['x', 'y', 'z'], kept);
+      epoch = start.epoch;
+      await a!.publish(
+        'count',
+        {
+          event: 'reply',
+          data: id,
+          stream: { id, seq: 4, status: 'end', rollup: [null, 'x', 'y', 'z'] },
+        },
+        { history: kept, compact: { from: start.offset, to: start.offset + 3, epoch } },
+      );
+    }
+    const all = await b!.history('count');
+    expect(all.publications.map((p) => p.data)).toEqual(['r2', 'r3', 'r4']);
+    expect(all.offset).toBe(20);
+    const since = await b!.history('count', { since: { offset: 5, epoch } });
+    expect(since.recovered).toBe(true);
+    expect(since.publications.map((p) => p.data)).toEqual(['r2', 'r3', 'r4']);
+    expect((await b!.history('count', { since: { offset: 4, epoch } })).recovered).toBe(false);
   });
 
   it('keeps the latest publication of each event name, ephemeral ones too, for every node', async () => {

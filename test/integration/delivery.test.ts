@@ -235,9 +235,13 @@ describe('streams', () => {
     event = 'reply',
   ) {
     const chunks: Chunk[] = [];
-    sub.on(event, (data, meta) =>
-      chunks.push({ data, seq: meta.stream!.seq, status: meta.stream!.status }),
-    );
+    sub.on(event, (data, meta) => {
+      // A rolled-up end (a recovery after the stream ended) holds the pieces not had yet.
+      const rollup = meta.stream!.rollup ?? [];
+      for (let seq = (chunks.at(-1)?.seq ?? -1) + 1; seq < rollup.length; seq++)
+        chunks.push({ data: rollup[seq], seq, status: seq === 0 ? 'open' : undefined });
+      chunks.push({ data, seq: meta.stream!.seq, status: meta.stream!.status });
+    });
     return chunks;
   }
 
@@ -279,6 +283,61 @@ describe('streams', () => {
     await afterSub.ready();
     await sleep(50);
     expect(none).toEqual([]);
+  });
+
+  it('a finished stream is one publication in history; a reader cut off inside it recovers the roll-up, no gap, nothing doubled', async () => {
+    const { url, server } = await startServer({ channels: { 'agent:*': { streams: true } } });
+    await server.publish('agent:2', 'note', 'before');
+    const away = await gatedClient(url, 'reader');
+    const reader = away.client;
+    const sub = reader.subscribe('agent:2');
+    const chunks = collect(sub);
+    const events: string[] = [];
+    for (const name of ['recovered', 'gap'] as const) sub.on(name, () => events.push(name));
+    await sub.ready();
+    const stream = await server.stream('agent:2', { event: 'reply', data: { by: 'agent' } });
+    await stream.write('a ');
+    await stream.write('b ');
+    await waitFor(() => chunks.length === 3);
+
+    away.hold();
+    dropConnection(server, reader.connectionId);
+    await waitFor(() => reader.state === 'reconnecting');
+    await stream.write('c ');
+    await stream.write('d ');
+    await stream.end({ tokens: 4 });
+    away.release();
+    await waitFor(() => chunks.at(-1)?.status === 'end', 5_000, 'end marker');
+    expect(events).toEqual(['recovered']);
+    expect(chunks.map((c) => c.seq)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(
+      chunks
+        .slice(1, -1)
+        .map((c) => c.data)
+        .join(''),
+    ).toBe('a b c d ');
+
+    // History (the channel keeps streams only) holds the reply rolled up: its end covers the
+    // stream's offsets, 2 to 6.
+    const { publications } = await sub.history();
+    expect(publications.map((p) => [p.event, p.offset, p.covers])).toEqual([['reply', 7, 2]]);
+    expect(publications[0]!.stream!.rollup).toEqual([{ by: 'agent' }, 'a ', 'b ', 'c ', 'd ']);
+    // Live publications go on from the end's offset, no resync.
+    await server.publish('agent:2', 'note', 'after');
+    await waitFor(() => sub.position?.offset === 8);
+    expect(events).toEqual(['recovered']);
+  });
+
+  it('a stream too big to roll up into one frame keeps its chunks', async () => {
+    const { url, server } = await startServer({ channels: { 'agent:*': { streams: true } } });
+    const c = await connected(url);
+    const stream = await server.stream('agent:big', { event: 'reply' });
+    // Five 60 kB chunks: past the roll-up's 256 KiB, under the 1 MiB send queue either way.
+    for (let i = 0; i < 5; i++) await stream.write('x'.repeat(60_000));
+    await stream.end();
+    const { publications } = await c.subscribe('agent:big').history();
+    expect(publications).toHaveLength(7);
+    expect(publications.some((p) => p.covers !== undefined || p.stream?.rollup)).toBe(false);
   });
 
   it('a stream that goes quiet is ended with an error by the timeout', async () => {

@@ -55,9 +55,11 @@ describe('the demo npm start runs', () => {
     expect((await room.history()).publications.map((p) => p.data)).toEqual([
       { text: '@agent hello' },
     ]);
-    // The reply's opening says where it belongs in the room: after the prompt.
-    const opening = (await agent.history()).publications.find((p) => p.stream?.status === 'open');
-    expect(opening?.data).toMatchObject({ for: 'tester', after: { offset: 1 } });
+    // The finished reply is one publication in history, its end rolled up; its opening (the
+    // roll-up's first piece) says where it belongs in the room: after the prompt.
+    const replies = (await agent.history()).publications.filter((p) => p.event === 'reply');
+    expect(replies.map((p) => p.stream?.status)).toEqual(['end']);
+    expect(replies[0]!.stream!.rollup![0]).toMatchObject({ for: 'tester', after: { offset: 1 } });
   });
 
   it.skipIf(!hasPython)(

@@ -53,7 +53,11 @@ describe('docs/operations.md', () => {
     expect(Object.keys((channel.history as ObjectSpec).fields)).toEqual(
       expect.arrayContaining(['size', 'ttlMs']),
     );
-    expect(Object.keys((channel.streams as ObjectSpec).fields)).toEqual(['timeoutMs', 'history']);
+    expect(Object.keys((channel.streams as ObjectSpec).fields)).toEqual([
+      'timeoutMs',
+      'compact',
+      'history',
+    ]);
     expect(DEFAULTS.health.host).toBe('127.0.0.1');
   });
 

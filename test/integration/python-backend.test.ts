@@ -102,7 +102,14 @@ describe.skipIf(!hasPython && process.env['CI'] !== 'true')('a Python backend', 
     expect(chunks).toEqual([
       { data: undefined, id: reply.id, seq: 0, status: 'open' },
       ...tokens.map((data: string, i: number) => ({ data, id: reply.id, seq: i + 1 })),
-      { data: undefined, id: reply.id, seq: tokens.length + 1, status: 'end' },
+      // The end rolls the stream up (what history keeps of it): every piece before it.
+      {
+        data: undefined,
+        id: reply.id,
+        seq: tokens.length + 1,
+        status: 'end',
+        rollup: [null, ...tokens],
+      },
     ]);
     // The agent's status: the newest over HTTP, and first for a client that subscribes now.
     const { status } = await next();

@@ -27,12 +27,13 @@ function kept(history: ChannelHistoryOptions): HistoryOptions {
 /** What a channel gives its streams: how long one may go quiet, and where its chunks are kept. */
 export function streamSettings(
   options: ChannelOptions,
-): { timeoutMs: number; history: HistoryOptions } | undefined {
+): { timeoutMs: number; history: HistoryOptions; compact: boolean } | undefined {
   const streams = options.streams;
   if (!streams) return undefined;
   const own = streams === true ? {} : streams;
   return {
     timeoutMs: own.timeoutMs ?? DEFAULTS.streams.timeoutMs,
+    compact: own.compact ?? true,
     history: kept(options.history ?? own.history ?? DEFAULTS.streams.history),
   };
 }

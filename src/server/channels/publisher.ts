@@ -1,4 +1,10 @@
-import type { Broker, HistoryOptions, LatestOptions, PublishResult } from '../../broker/types.js';
+import type {
+  Broker,
+  CompactRun,
+  HistoryOptions,
+  LatestOptions,
+  PublishResult,
+} from '../../broker/types.js';
 import { ErrorCode, SwitchboardError } from '../../protocol/errors.js';
 import type { StreamMarker } from '../../protocol/frames.js';
 import type { Logger, Tap } from '../types.js';
@@ -20,6 +26,8 @@ export interface PublishRequest {
   history?: HistoryOptions | undefined;
   /** Kept as its event's latest value, when the caller resolved it already; else looked up. */
   latest?: LatestOptions | undefined;
+  /** A stream's end that may replace its run of chunks in history (see `PublishOptions`). */
+  compact?: CompactRun;
 }
 
 /** Tries of a publish whose outcome was UNCERTAIN, when the caller cannot retry (100 ms, 200 ms, …). */
@@ -61,6 +69,7 @@ export class Publisher {
         ...(request.idempotencyKey !== undefined && { idempotencyKey: request.idempotencyKey }),
         ...(request.ephemeral && { ephemeral: true }),
         ...(latest && { latest }),
+        ...(request.compact && { compact: request.compact }),
       });
       if (taps.length) this.#timed(channel, started, true);
       return result;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Publication, PublishResult } from '../../broker/types.js';
+import type { CompactRun, Publication, PublishResult } from '../../broker/types.js';
 import { ErrorCode, SwitchboardError } from '../../protocol/errors.js';
 import { MAX_KEY_LENGTH } from '../../protocol/fields.js';
 import { isReservedEvent, type StreamMarker } from '../../protocol/frames.js';
@@ -125,6 +125,65 @@ export function streamsInProgress(history: readonly Publication[]): Publication[
 }
 
 /**
+ * Pieces, and their bytes as JSON, a roll-up holds at most; a longer stream is left as it is in
+ * history. The end goes to every subscriber in one frame: well under the default send queue
+ * (`limits.maxQueueBytes`, 1 MiB), past which a connection is closed as a slow consumer.
+ */
+const MAX_ROLLUP = 10_000;
+const MAX_ROLLUP_BYTES = 256 * 1024;
+
+/**
+ * A server stream's pieces as written and the offsets the broker gave them, for the roll-up its
+ * end carries. The run the broker may drop for it is the stream's own publications right before
+ * the end, nothing else between (`from`…`to`, one epoch): all of them, or, when another
+ * publication came between (a reply stopped as the next one started), those after the last one
+ * that did. The roll-up still holds every piece, so a reader lacking some takes them from it.
+ */
+class RollUp {
+  readonly pieces: unknown[] = [];
+  readonly #written: Promise<PublishResult | undefined>[] = [];
+  #bytes = 0;
+  #over = false;
+
+  add(data: unknown, written: Promise<PublishResult>): Promise<PublishResult> {
+    if (this.#over) return written;
+    this.#bytes += jsonLength(data);
+    this.#over = this.pieces.length >= MAX_ROLLUP || this.#bytes > MAX_ROLLUP_BYTES;
+    if (this.#over) {
+      // Nothing of it is needed any more: the end will not roll the stream up.
+      this.pieces.length = 0;
+      this.#written.length = 0;
+      return written;
+    }
+    this.pieces.push(data);
+    this.#written.push(written.catch(() => undefined));
+    return written;
+  }
+
+  async run(): Promise<CompactRun | undefined> {
+    if (this.#over) return undefined;
+    const results = await Promise.all(this.#written);
+    const last = results.at(-1);
+    if (!last) return undefined;
+    let from = results.length - 1;
+    for (; from > 0; from--) {
+      const before = results[from - 1];
+      if (before?.epoch !== last.epoch || before.offset !== results[from]!.offset - 1) break;
+    }
+    return { from: results[from]!.offset, to: last.offset, epoch: last.epoch };
+  }
+}
+
+/** Its length as JSON; data that cannot be JSON (its publish fails anyway) counts as too long. */
+function jsonLength(data: unknown): number {
+  try {
+    return JSON.stringify(data)?.length ?? 4;
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+}
+
+/**
  * `server.stream()`: opens a stream on a channel whose pattern enables streams. Each chunk
  * carries the key `<stream id>:<seq>`, so a retry is applied once; an UNCERTAIN publish is
  * retried here, because the app's next write would take the next seq.
@@ -155,16 +214,26 @@ export async function openStream(
   }
   let seq = 0;
   let ended = false;
+  const rollup = settings.compact ? new RollUp() : undefined;
   const send = (data: unknown, status?: 'open' | 'end' | 'error') => {
     if (ended) return Promise.reject(new Error(`Stream ${id} has ended`));
-    if (status === 'end' || status === 'error') ended = true;
-    const marker = status === undefined ? { id, seq } : { id, seq, status };
+    const last = status === 'end' || status === 'error';
+    if (last) ended = true;
+    const marker: StreamMarker = status === undefined ? { id, seq } : { id, seq, status };
     seq++;
     tracker.track(channel, event, marker, settings.timeoutMs);
-    return publisher.publishSurely(channel, event, data, {
+    const request = {
       stream: marker,
       idempotencyKey: `${id}:${marker.seq}`,
       history: settings.history,
+    };
+    if (!rollup) return publisher.publishSurely(channel, event, data, request);
+    if (!last) return rollup.add(data, publisher.publishSurely(channel, event, data, request));
+    // The end waits for its chunks' offsets: whether they form one run decides the roll-up.
+    return rollup.run().then((compact) => {
+      if (!compact) return publisher.publishSurely(channel, event, data, request);
+      marker.rollup = rollup.pieces;
+      return publisher.publishSurely(channel, event, data, { ...request, compact });
     });
   };
   await send(options.data, 'open');

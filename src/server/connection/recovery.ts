@@ -30,7 +30,7 @@ export function mergeRecovery(
         if (list === held) send.push(publication);
         continue;
       }
-      const where = step(position, publication.offset, publication.epoch);
+      const where = step(position, publication.offset, publication.epoch, publication.covers);
       if (where === 'seen') continue;
       if (where !== 'next') return { send, gap: true };
       send.push(publication);

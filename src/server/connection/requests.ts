@@ -129,7 +129,12 @@ export async function onPublish(
     frame,
   );
   const user = identity.userId;
-  const stream = frame.stream;
+  // A client's marker is taken as id, seq and status only: a roll-up is the server's to make.
+  const stream = frame.stream && {
+    id: frame.stream.id,
+    seq: frame.stream.seq,
+    ...(frame.stream.status !== undefined && { status: frame.stream.status }),
+  };
   if (stream) {
     if (stream.status === 'open' && channels.streams.countOwnedBy(user) >= limits.maxStreams)
       throw new SwitchboardError(ErrorCode.LIMIT_EXCEEDED, 'Too many open streams');
