@@ -193,7 +193,8 @@ describe.skipIf(!hasRedis)('several gateway processes sharing one Redis', () => 
       // Once the nodes' links have seen Redis go, a publish is refused at once (UNAVAILABLE).
       // One sent in the instant before they notice has an unknown outcome (UNCERTAIN) and is
       // retried by the client until Redis is back: that case is the fault tests' business.
-      await sleep(500);
+      // (1.5 s: on a loaded machine 0.5 s was once not enough for the nodes to notice.)
+      await sleep(1_500);
       const started = Date.now();
       const failure = await publisher.publish('chat:z', 'n', -1).catch((e) => e);
       expect(failure).toMatchObject({ code: 'UNAVAILABLE' });
