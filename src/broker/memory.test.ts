@@ -159,6 +159,14 @@ describe('memoryBroker', () => {
     await broker.close();
   });
 
+  it('an ephemeral publish to a channel nobody listens to keeps nothing of it', async () => {
+    const broker = memoryBroker();
+    const { epoch } = await broker.publish('nobody', { event: 'e', data: 1 }, { ephemeral: true });
+    // Nothing was kept to be swept later: the channel's first real use starts its own epoch.
+    expect((await broker.history('nobody', { limit: 0 })).epoch).not.toBe(epoch);
+    await broker.close();
+  });
+
   it('presence entries lapse unless refreshed', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     const broker = memoryBroker();

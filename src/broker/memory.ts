@@ -96,18 +96,22 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
   }, options.sweepIntervalMs ?? 30_000);
   sweep.unref?.();
 
+  function transientState(): ChannelState {
+    return {
+      epoch: newEpoch(),
+      offset: 0,
+      history: [],
+      presence: undefined,
+      lastActive: Date.now(),
+      latest: undefined,
+      latestUntil: 0,
+    };
+  }
+
   function state(channel: string): ChannelState {
     let s = channels.get(channel);
     if (!s) {
-      s = {
-        epoch: newEpoch(),
-        offset: 0,
-        history: [],
-        presence: undefined,
-        lastActive: Date.now(),
-        latest: undefined,
-        latestUntil: 0,
-      };
+      s = transientState();
       channels.set(channel, s);
     }
     return s;
@@ -140,8 +144,13 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): Broker {
         const seen = keys.get(key);
         if (seen && seen.expiresAt > now) return { ...seen.result, duplicate: true };
       }
-      const s = state(channel);
       const ephemeral = opts.ephemeral === true;
+      // An ephemeral publish to a channel nobody here listens to or keeps anything of (e.g. a
+      // POST for an unknown HTTP-transport session) leaves no state behind to be swept later.
+      const s =
+        ephemeral && !opts.latest && !channels.has(channel) && !delivery.has(channel)
+          ? transientState()
+          : state(channel);
       const publication: Publication = {
         channel,
         event: input.event,
