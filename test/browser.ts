@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Server } from '../src/server/index.js';
 import { onCleanup } from './helpers.js';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -71,4 +72,18 @@ export function horizontalOverflow(
     }
     return { scrollWidth: doc.scrollWidth, clientWidth: width, outside, wider };
   }, root);
+}
+
+/** Serves `/page` and its script `/app.js` on the gateway's own port. */
+export function servePage(server: Server, script: string): void {
+  server.route((req, res) => {
+    if (req.url?.startsWith('/app.js'))
+      res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
+    else if (req.url?.startsWith('/page'))
+      res
+        .writeHead(200, { 'content-type': 'text/html' })
+        .end('<div id="root"></div><script type="module" src="/app.js"></script>');
+    else return false;
+    return true;
+  });
 }

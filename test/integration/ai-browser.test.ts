@@ -4,7 +4,7 @@ import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { type ChatHandler, serveChat } from '../../src/ai/index.js';
 import { mockModel, promptOf } from '../ai.js';
-import { chromiumAvailable, launch } from '../browser.js';
+import { chromiumAvailable, launch, servePage } from '../browser.js';
 import { dropConnection, onCleanup, startServer, token, waitFor } from '../helpers.js';
 
 const hasChromium = chromiumAvailable();
@@ -56,16 +56,7 @@ describe.skipIf(!hasChromium)('useChat over SwitchboardChatTransport in headless
     };
     const service = serveChat(server, { channel: 'ai:', handler });
     onCleanup(() => service.close());
-    server.route((req, res) => {
-      if (req.url?.startsWith('/app.js'))
-        res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle.outputFiles[0]!.text);
-      else if (req.url?.startsWith('/page'))
-        res
-          .writeHead(200, { 'content-type': 'text/html' })
-          .end('<div id="root"></div><script type="module" src="/app.js"></script>');
-      else return false;
-      return true;
-    });
+    servePage(server, bundle.outputFiles[0]!.text);
     const browser = await launch();
     const open = async (user: string, prompt: number) => {
       const page = await browser.newPage();

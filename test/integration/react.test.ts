@@ -8,8 +8,7 @@ import {
   useConnectionState,
   usePresence,
 } from '../../src/react/index.js';
-import type { Server } from '../../src/server/index.js';
-import { chromiumAvailable, launch } from '../browser.js';
+import { chromiumAvailable, launch, servePage } from '../browser.js';
 import { sleep, startServer, waitFor } from '../helpers.js';
 
 const hasChromium = chromiumAvailable();
@@ -25,20 +24,6 @@ async function bundleApp(entry: string): Promise<string> {
     define: { 'process.env.NODE_ENV': '"development"' },
   });
   return bundle.outputFiles[0]!.text;
-}
-
-/** Serves `/page` and its script `/app.js` on the gateway's own port. */
-function servePage(server: Server, script: string): void {
-  server.route((req, res) => {
-    if (req.url?.startsWith('/app.js'))
-      res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
-    else if (req.url?.startsWith('/page'))
-      res
-        .writeHead(200, { 'content-type': 'text/html' })
-        .end('<div id="root"></div><script type="module" src="/app.js"></script>');
-    else return false;
-    return true;
-  });
 }
 
 describe.skipIf(!hasChromium)('react hooks in headless Chromium', () => {
